@@ -1,0 +1,251 @@
+"""The validated topology: frozen dataclasses, no I/O, no behaviour beyond lookups.
+
+Everything downstream (plan, engine, lab) reads these; only topology.py builds them.
+Addresses are `ipaddress` objects; SG references are resolved to SG ids.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Union
+
+IPAddress = Union[IPv4Address, IPv6Address]
+IPNetwork = Union[IPv4Network, IPv6Network]
+
+# IANA protocol numbers the emulator names; any 0-255 is valid in a rule.
+PROTO_ALL = -1
+PROTO_ICMP = 1
+PROTO_TCP = 6
+PROTO_UDP = 17
+PROTO_ICMPV6 = 58
+PROTOCOL_NAMES = {"all": PROTO_ALL, "-1": PROTO_ALL, "icmp": PROTO_ICMP, "tcp": PROTO_TCP,
+                  "udp": PROTO_UDP, "icmpv6": PROTO_ICMPV6}
+PORTED_PROTOCOLS = (PROTO_TCP, PROTO_UDP)
+ICMP_PROTOCOLS = (PROTO_ICMP, PROTO_ICMPV6)
+
+
+def protocol_name(number: int) -> str:
+    for name, num in PROTOCOL_NAMES.items():
+        if num == number and name != "-1":
+            return name
+    return str(number)
+
+
+class Direction(str, Enum):
+    """Seen from the instance: INGRESS enters it, EGRESS leaves it."""
+
+    INGRESS = "ingress"
+    EGRESS = "egress"
+
+    @property
+    def opposite(self) -> "Direction":
+        return Direction.EGRESS if self is Direction.INGRESS else Direction.INGRESS
+
+
+@dataclass(frozen=True)
+class PortRange:
+    """Inclusive destination-port range (SGs never look at source ports)."""
+
+    low: int
+    high: int
+
+    def __contains__(self, port: int) -> bool:
+        return self.low <= port <= self.high
+
+    @property
+    def is_all(self) -> bool:
+        return self.low == 0 and self.high == 65535
+
+    def __str__(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+
+
+ALL_PORTS = PortRange(0, 65535)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One SG rule (AWS SecurityGroupRule): exactly one of `cidr` or `group` is set.
+
+    `ports` is set only for tcp/udp; `icmp_type`/`icmp_code` (-1 = all) only for
+    icmp/icmpv6. For every other protocol AWS ignores ports, so the rule covers all.
+    """
+
+    direction: Direction
+    protocol: int                      # PROTO_ALL or 0-255
+    ports: PortRange | None = None
+    icmp_type: int = -1
+    icmp_code: int = -1
+    cidr: IPNetwork | None = None
+    group: str | None = None           # referenced SG id
+    description: str = ""
+    rule_id: str = ""                  # sgr-…, stable
+
+    @property
+    def peer(self) -> str:
+        return str(self.cidr) if self.cidr is not None else str(self.group)
+
+    def same_permission(self, other: "Rule") -> bool:
+        """True when AWS would call the two rules duplicates (description and id aside)."""
+        return (self.direction, self.protocol, self.ports, self.icmp_type, self.icmp_code,
+                self.cidr, self.group) == (other.direction, other.protocol, other.ports,
+                                           other.icmp_type, other.icmp_code, other.cidr, other.group)
+
+    def describe(self) -> str:
+        proto = protocol_name(self.protocol)
+        if self.protocol in PORTED_PROTOCOLS and self.ports is not None:
+            what = f"{proto} {self.ports}"
+        elif self.protocol in ICMP_PROTOCOLS:
+            what = f"{proto} {self.icmp_type}/{self.icmp_code}"
+        else:
+            what = proto
+        arrow = "from" if self.direction is Direction.INGRESS else "to"
+        return f"{self.direction.value} {what} {arrow} {self.peer}"
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    name: str
+    id: str
+    description: str = ""
+    ingress: tuple[Rule, ...] = ()
+    egress: tuple[Rule, ...] = ()
+
+    def rules(self, direction: Direction) -> tuple[Rule, ...]:
+        return self.ingress if direction is Direction.INGRESS else self.egress
+
+
+@dataclass(frozen=True)
+class Service:
+    type: str                          # http | tcp | udp-echo | ssh | http-proxy
+    port: int
+    to: str | None = None              # http-proxy target "instance:port"
+
+    @property
+    def transport(self) -> int:
+        return PROTO_UDP if self.type == "udp-echo" else PROTO_TCP
+
+
+@dataclass(frozen=True)
+class ConntrackTimeouts:
+    """Idle timeouts in seconds. The first three are AWS's ConnectionTrackingSpecification;
+    the rest are emulator-defined (AWS documents no value) and Linux-like."""
+
+    tcp_established: int = 432000
+    udp: int = 30
+    udp_stream: int = 180
+    tcp_syn_sent: int = 120
+    tcp_syn_recv: int = 60
+    tcp_fin_wait: int = 120
+    tcp_close_wait: int = 60
+    tcp_last_ack: int = 30
+    tcp_time_wait: int = 120
+    tcp_close: int = 10
+    icmp: int = 30
+    other: int = 600                   # AWS: other protocols, IP + protocol, 600 s
+
+
+AWS_TIMEOUTS = ("tcp_established", "udp", "udp_stream")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Emulator choices where AWS is undocumented or inconsistent ([CHOICE] in the reference)."""
+
+    related_icmp: bool = True          # accept ICMP errors about a tracked flow without a rule
+    default_egress_ipv6: bool = True   # new/default SGs get ::/0 egress in a dual-stack VPC
+    conntrack_allowance: int = 100_000  # tracked flows per ENI; beyond, new tracked flows drop
+    timeouts: ConntrackTimeouts = field(default_factory=ConntrackTimeouts)
+
+
+@dataclass(frozen=True)
+class Vpc:
+    cidr: IPv4Network
+    ipv6_cidr: IPv6Network | None = None
+
+    @property
+    def dual_stack(self) -> bool:
+        return self.ipv6_cidr is not None
+
+    @property
+    def dns_ip(self) -> IPv4Address:
+        """AmazonProvidedDNS, VPC base + 2: never filtered by SGs."""
+        return self.cidr.network_address + 2
+
+
+@dataclass(frozen=True)
+class Subnet:
+    name: str
+    cidr: IPv4Network
+    ipv6_cidr: IPv6Network | None = None
+
+    @property
+    def router_ip(self) -> IPv4Address:
+        """The VPC router's address in this subnet: base + 1."""
+        return self.cidr.network_address + 1
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    subnet: str
+    private_ip: IPv4Address
+    security_groups: tuple[str, ...]   # SG ids, in file order
+    ipv6: IPv6Address | None = None
+    public_ip: IPv4Address | None = None
+    services: tuple[Service, ...] = ()
+    conntrack: ConntrackTimeouts = field(default_factory=ConntrackTimeouts)
+
+    @property
+    def addresses(self) -> tuple[IPAddress, ...]:
+        """Private addresses: what SG references match."""
+        return (self.private_ip,) if self.ipv6 is None else (self.private_ip, self.ipv6)
+
+    def listens(self, transport: int, port: int) -> bool:
+        return any(s.transport == transport and s.port == port for s in self.services)
+
+
+@dataclass(frozen=True)
+class InternetHost:
+    name: str
+    ip: IPv4Address | None = None
+    ipv6: IPv6Address | None = None
+
+    @property
+    def addresses(self) -> tuple[IPAddress, ...]:
+        return tuple(a for a in (self.ip, self.ipv6) if a is not None)
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    vpc: Vpc
+    subnets: tuple[Subnet, ...]
+    security_groups: tuple[SecurityGroup, ...]
+    instances: tuple[Instance, ...]
+    internet: tuple[InternetHost, ...] = ()
+    options: Options = field(default_factory=Options)
+    source: str = ""                   # the file it came from, for messages
+
+    def subnet(self, name: str) -> Subnet:
+        return next(s for s in self.subnets if s.name == name)
+
+    def instance(self, name: str) -> Instance:
+        return next(i for i in self.instances if i.name == name)
+
+    def sg(self, ref: str) -> SecurityGroup:
+        """An SG by id or by name."""
+        return next(g for g in self.security_groups if ref in (g.id, g.name))
+
+    def find_sg(self, ref: str) -> SecurityGroup | None:
+        return next((g for g in self.security_groups if ref in (g.id, g.name)), None)
+
+    def node(self, name: str) -> Instance | InternetHost | None:
+        for n in (*self.instances, *self.internet):
+            if n.name == name:
+                return n
+        return None
+
+    def members(self, sg_id: str) -> tuple[Instance, ...]:
+        return tuple(i for i in self.instances if sg_id in i.security_groups)
