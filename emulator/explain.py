@@ -1,0 +1,249 @@
+"""`sgemu explain`: what happens to a first packet and its reply, hop by hop, decided by the engine.
+
+Pure: it builds fresh firewalls from the topology and feeds them the packets a real client and server
+would exchange, addressed the way the lab's fabric addresses them (public IPs through 1:1 NAT,
+private IPs inside the VPC, IPv6 routed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+
+from .engine.firewall import EniFirewall, Verdict, build_firewalls
+from .engine.packet import Packet
+from .errors import EmulatorError
+from .model import (PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, Direction, Instance,
+                    InternetHost, IPAddress, Topology)
+
+EPHEMERAL_PORT = 40000
+TCP_SYN, TCP_ACK, TCP_RST = 0x02, 0x10, 0x04
+PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP}
+
+Node = Instance | InternetHost
+
+
+class ExplainError(EmulatorError):
+    """The question cannot be asked of this topology (unknown node, no address of that family)."""
+
+
+@dataclass(frozen=True)
+class Hop:
+    where: str                         # "web egress", "db ingress", "internet"
+    packet: str                        # "10.0.1.10:40000 -> 10.0.2.10:3306 tcp SYN"
+    verdict: Verdict | None            # None for hops no SG decides (routing, internet)
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is None or self.verdict.accepted
+
+
+@dataclass(frozen=True)
+class Explanation:
+    src: str
+    dst: str
+    proto: str
+    port: int
+    outcome: str                       # open | refused | timeout | reply
+    why: str
+    request: tuple[Hop, ...] = ()
+    reply: tuple[Hop, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def explain(topology: Topology, src: str, dst: str, port: int = 0, proto: str = "tcp",
+            ipv6: bool = False, listening: bool | None = None) -> Explanation:
+    """Explain SRC -> DST. `listening` overrides what the topology's services say about DST."""
+    if proto not in PROTOCOLS:
+        raise ExplainError(f"unknown protocol {proto!r}; use tcp, udp or icmp")
+    if proto in ("tcp", "udp") and not 0 < port < 65536:
+        raise ExplainError(f"--port is required for {proto} and must be 1-65535")
+    src_node = _node(topology, src)
+    dst_node, dst_literal = _destination(topology, dst)
+    _, firewalls = build_firewalls(topology)
+    return _Walk(topology, firewalls, src_node, dst_node, dst_literal, proto, port, ipv6,
+                 listening).run()
+
+
+def _node(topology: Topology, name: str) -> Node:
+    node = topology.node(name)
+    if node is None:
+        names = ", ".join(n.name for n in (*topology.instances, *topology.internet))
+        raise ExplainError(f"no instance or internet host named {name!r} (have: {names})")
+    return node
+
+
+def _destination(topology: Topology, dst: str) -> tuple[Node, IPAddress | None]:
+    try:
+        addr = ip_address(dst)
+    except ValueError:
+        return _node(topology, dst), None
+    for inst in topology.instances:
+        if addr in (inst.private_ip, inst.public_ip, inst.ipv6):
+            return inst, addr
+    for host in topology.internet:
+        if addr in host.addresses:
+            return host, addr
+    raise ExplainError(f"{dst} is no address of this lab's instances or internet hosts")
+
+
+class _Walk:
+    """One question: resolve addresses, then push the request and its answer through the ENIs."""
+
+    def __init__(self, topology: Topology, firewalls: dict[str, EniFirewall], src: Node, dst: Node,
+                 dst_literal: IPAddress | None, proto: str, port: int, ipv6: bool,
+                 listening: bool | None):
+        self.topology, self.firewalls = topology, firewalls
+        self.src, self.dst, self.proto_name, self.port = src, dst, proto, port
+        self.version = 6 if ipv6 or (dst_literal is not None and dst_literal.version == 6) else 4
+        self.dst_literal = dst_literal
+        self.listening = listening
+        self.notes: list[str] = []
+        self.now = 0.0
+
+    # --- addressing -------------------------------------------------------------------------
+
+    def _route(self) -> tuple[IPAddress, IPAddress, IPAddress, IPAddress] | str:
+        """(src as sent, dst as sent, src as the destination sees it, dst as its ENI sees it), or why not."""
+        src, dst = self.src, self.dst
+        if self.version == 6:
+            s, d = _v6(src), _v6(dst)
+            if s is None:
+                return f"{src.name} has no IPv6 address"
+            if d is None:
+                return f"{dst.name} has no IPv6 address"
+            if isinstance(src, InternetHost) and isinstance(dst, InternetHost):
+                return "both ends are internet hosts; no security group is on the path"
+            return s, d, s, d
+        if isinstance(src, Instance) and isinstance(dst, Instance):
+            if self.dst_literal is not None and self.dst_literal == dst.public_ip:
+                if src.public_ip is None:
+                    return (f"{src.name} has no public IP, so it cannot reach {dst.name}'s public IP "
+                            "through the internet gateway")
+                self.notes.append(f"{dst.name} is reached by its public IP, so it sees {src.name}'s "
+                                  f"public IP {src.public_ip}: SG references never match it")
+                return src.private_ip, dst.public_ip, src.public_ip, dst.private_ip
+            return src.private_ip, dst.private_ip, src.private_ip, dst.private_ip
+        if isinstance(src, InternetHost) and isinstance(dst, Instance):
+            if src.ip is None:
+                return f"{src.name} has no IPv4 address"
+            if dst.public_ip is None:
+                return (f"{dst.name} has no public IP; the internet reaches instances only through "
+                        "public IPs (or IPv6)")
+            return src.ip, dst.public_ip, src.ip, dst.private_ip
+        if isinstance(src, Instance) and isinstance(dst, InternetHost):
+            if dst.ip is None:
+                return f"{dst.name} has no IPv4 address"
+            if src.public_ip is None:
+                return f"{src.name} has no public IP, so it has no route to the internet"
+            return src.private_ip, dst.ip, src.public_ip, dst.ip
+        return "both ends are internet hosts; no security group is on the path"
+
+    # --- packets ----------------------------------------------------------------------------
+
+    def _proto(self) -> int:
+        if self.proto_name == "icmp":
+            return PROTO_ICMPV6 if self.version == 6 else PROTO_ICMP
+        return PROTOCOLS[self.proto_name]
+
+    def _request(self, src: IPAddress, dst: IPAddress) -> Packet:
+        proto = self._proto()
+        if proto == PROTO_TCP:
+            return Packet.build(self.version, src, dst, proto, EPHEMERAL_PORT, self.port,
+                                tcp_flags=TCP_SYN, length=60)
+        if proto == PROTO_UDP:
+            return Packet.build(self.version, src, dst, proto, EPHEMERAL_PORT, self.port, length=40)
+        echo = 128 if self.version == 6 else 8
+        return Packet.build(self.version, src, dst, proto, icmp_type=echo, icmp_code=0,
+                            icmp_id=4242, length=84)
+
+    def _answer(self, request: Packet, src: IPAddress, dst: IPAddress, listening: bool) -> Packet:
+        """What the destination's kernel sends back (src/dst as given)."""
+        proto = request.proto
+        if proto == PROTO_TCP:
+            flags = TCP_SYN | TCP_ACK if listening else TCP_RST | TCP_ACK
+            return Packet.build(self.version, src, dst, proto, request.dport, request.sport,
+                                tcp_flags=flags, length=60 if listening else 40)
+        if proto == PROTO_UDP and listening:
+            return Packet.build(self.version, src, dst, proto, request.dport, request.sport, length=40)
+        if proto == PROTO_UDP:
+            unreachable = (1, 4) if self.version == 6 else (3, 3)
+            inner = Packet.build(self.version, dst, src, proto, request.sport, request.dport)
+            return Packet.build(self.version, src, dst, PROTO_ICMPV6 if self.version == 6 else PROTO_ICMP,
+                                icmp_type=unreachable[0], icmp_code=unreachable[1], length=68,
+                                inner=inner)
+        reply = 129 if self.version == 6 else 0
+        return Packet.build(self.version, src, dst, proto, icmp_type=reply, icmp_code=0,
+                            icmp_id=request.icmp_id, length=84)
+
+    def _listens(self) -> bool:
+        if self.listening is not None:
+            return self.listening
+        if isinstance(self.dst, InternetHost) or self.proto_name == "icmp":
+            return True
+        return self.dst.listens(self._proto(), self.port)
+
+    # --- the walk ---------------------------------------------------------------------------
+
+    def _pass(self, node: Node, direction: Direction, packet: Packet, hops: list[Hop]) -> bool:
+        if isinstance(node, InternetHost):
+            return True
+        verdict = self.firewalls[node.name].decide(packet, direction, self.now)
+        hops.append(Hop(f"{node.name} {direction.value}", _show(packet), verdict))
+        return verdict.accepted
+
+    def run(self) -> Explanation:
+        route = self._route()
+        if isinstance(route, str):
+            return self._result("timeout", route)
+        sent_src, sent_dst, seen_src, seen_dst = route
+        request: list[Hop] = []
+        out = self._request(sent_src, sent_dst)
+        if not self._pass(self.src, Direction.EGRESS, out, request):
+            return self._result("timeout", f"dropped at {self.src.name}'s egress: "
+                                f"{request[-1].verdict.describe()}", request)
+        arriving = self._request(seen_src, seen_dst)
+        if not self._pass(self.dst, Direction.INGRESS, arriving, request):
+            return self._result("timeout", f"dropped at {self.dst.name}'s ingress: "
+                                f"{request[-1].verdict.describe()}", request)
+        listening = self._listens()
+        reply: list[Hop] = []
+        self.now += 0.001
+        back = self._answer(arriving, seen_dst, seen_src, listening)
+        if not self._pass(self.dst, Direction.EGRESS, back, reply):
+            return self._result("timeout", f"the answer is dropped at {self.dst.name}'s egress: "
+                                f"{reply[-1].verdict.describe()}", request, reply)
+        returning = self._answer(out, sent_dst, sent_src, listening)
+        if not self._pass(self.src, Direction.INGRESS, returning, reply):
+            return self._result("timeout", f"the answer is dropped at {self.src.name}'s ingress: "
+                                f"{reply[-1].verdict.describe()}", request, reply)
+        if not listening:
+            what = "TCP RST" if self.proto_name == "tcp" else "ICMP port unreachable"
+            return self._result("refused", f"allowed, but nothing listens on {self.dst.name}:"
+                                f"{self.port}; its kernel answers {what}", request, reply)
+        outcome = "open" if self.proto_name == "tcp" else "reply"
+        return self._result(outcome, "allowed both ways", request, reply)
+
+    def _result(self, outcome: str, why: str, request: list[Hop] | None = None,
+                reply: list[Hop] | None = None) -> Explanation:
+        return Explanation(self.src.name, self.dst.name, self.proto_name, self.port, outcome, why,
+                           tuple(request or ()), tuple(reply or ()), tuple(self.notes))
+
+
+def _v6(node: Node) -> IPAddress | None:
+    return node.ipv6
+
+
+_FLAGS = ((0x02, "SYN"), (0x10, "ACK"), (0x04, "RST"), (0x01, "FIN"))
+
+
+def _show(p: Packet) -> str:
+    src, dst = ip_address(p.src), ip_address(p.dst)
+    if p.proto in (PROTO_TCP, PROTO_UDP):
+        a = f"[{src}]:{p.sport}" if p.version == 6 else f"{src}:{p.sport}"
+        b = f"[{dst}]:{p.dport}" if p.version == 6 else f"{dst}:{p.dport}"
+        name = "tcp" if p.proto == PROTO_TCP else "udp"
+        flags = " " + "+".join(n for bit, n in _FLAGS if p.tcp_flags & bit) if p.proto == PROTO_TCP else ""
+        return f"{a} -> {b} {name}{flags}"
+    name = "icmpv6" if p.proto == PROTO_ICMPV6 else "icmp"
+    return f"{src} -> {dst} {name} type {p.icmp_type} code {p.icmp_code}"

@@ -1,0 +1,38 @@
+"""Human renderings (rich markup) of the CLI's results; no logic of their own."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from rich.markup import escape
+
+from .explain import Explanation, Hop
+
+OUTCOME_STYLE = {"open": "green", "reply": "green", "refused": "yellow", "timeout": "red"}
+
+
+def warnings_text(warnings: Iterable[str]) -> Iterator[str]:
+    for w in warnings:
+        yield f"warning: {escape(w)}"
+
+
+def _hop(hop: Hop) -> str:
+    if hop.verdict is None:
+        return f"  {hop.where:<18} {escape(hop.packet)}  {escape(hop.note)}"
+    style = "green" if hop.verdict.accepted else "red"
+    return (f"  {escape(hop.where):<18} {escape(hop.packet)}\n"
+            f"  {'':<18} [{style}]{escape(hop.verdict.describe())}[/{style}]")
+
+
+def explanation_text(e: Explanation) -> Iterator[str]:
+    what = f"{e.proto} {e.port}" if e.proto in ("tcp", "udp") else e.proto
+    yield f"[bold]{escape(e.src)} -> {escape(e.dst)} {what}[/bold]"
+    if e.request:
+        yield "request:"
+        yield from (_hop(h) for h in e.request)
+    if e.reply:
+        yield "answer:"
+        yield from (_hop(h) for h in e.reply)
+    for note in e.notes:
+        yield f"note: {escape(note)}"
+    style = OUTCOME_STYLE[e.outcome]
+    yield f"outcome: [{style}]{e.outcome}[/{style}] ({escape(e.why)})"
