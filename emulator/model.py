@@ -150,6 +150,14 @@ AWS_TIMEOUTS = ("tcp_established", "udp", "udp_stream")
 
 
 @dataclass(frozen=True)
+class Quotas:
+    """AWS's default VPC quotas; a topology may raise them like a quota increase."""
+
+    rules_per_sg: int = 60             # inbound and outbound each, counted per address family
+    sgs_per_eni: int = 5
+
+
+@dataclass(frozen=True)
 class Options:
     """Emulator choices where AWS is undocumented or inconsistent ([CHOICE] in the reference)."""
 
@@ -157,6 +165,7 @@ class Options:
     default_egress_ipv6: bool = True   # new/default SGs get ::/0 egress in a dual-stack VPC
     conntrack_allowance: int = 100_000  # tracked flows per ENI; beyond, new tracked flows drop
     timeouts: ConntrackTimeouts = field(default_factory=ConntrackTimeouts)
+    quotas: Quotas = field(default_factory=Quotas)
 
 
 @dataclass(frozen=True)
