@@ -1,0 +1,330 @@
+"""Topology -> LabPlan: every namespace, interface, address, route, sysctl, hosts file,
+queue number and hook ruleset a lab needs. Pure: no root, no I/O; `sgemu plan` prints it
+and lab/ executes it.
+
+Shape (see ARCHITECTURE.md): one fabric namespace (VPC router + IGW) joined by a veth to each
+instance (`eth0` <-> `eni-<name>`) and to each internet host (`eth0` <-> `igw-<name>`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from .model import Instance, InternetHost, Topology
+
+PREFIX = "sgemu-"
+IFNAMSIZ = 15                  # usable characters in a Linux interface name
+FABRIC_NODE = "vpc"
+NODE_DEV = "eth0"
+ENI_PREFIX = "eni-"            # fabric end of an instance's veth: its ENI
+IGW_PREFIX = "igw-"            # fabric end of an internet host's veth
+IGW_GATEWAY_V4 = IPv4Address("169.254.0.1")   # next hop of internet hosts; never routed
+LINK_GATEWAY_V6 = IPv6Address("fe80::1")      # next hop of every IPv6 node
+HAIRPIN_MARK = 0x1             # skb mark bit: instance -> public IP of another instance
+ND_TYPES = (133, 134, 135, 136, 137)          # RS, RA, NS, NA, redirect: infrastructure
+Views = tuple[tuple[str, str, int, str], ...]
+
+
+def namespace_name(lab: str, node: str) -> str:
+    return f"{PREFIX}{lab}-{node}"
+
+
+def marker(lab: str) -> str:
+    """The ifalias every interface of the lab carries, so cleanup never touches a foreign one."""
+    return f"sgemu:{lab}"
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: str                   # "default" or a CIDR
+    dev: str
+    via: str | None = None
+
+    def args(self) -> list[str]:
+        """Arguments after `ip route add` / `ip -6 route add`."""
+        return [self.dst, *(["via", self.via] if self.via else []), "dev", self.dev]
+
+
+@dataclass(frozen=True)
+class Address:
+    cidr: str                  # "10.0.1.10/24"
+    dev: str
+    nodad: bool = False        # IPv6: usable at once, no duplicate detection on a point-to-point link
+
+    @property
+    def family(self) -> int:
+        return 6 if ":" in self.cidr else 4
+
+
+@dataclass(frozen=True)
+class Veth:
+    """A veth pair created from the fabric: `device` in the fabric, `peer` (eth0) in `peer_ns`."""
+
+    device: str
+    peer_ns: str
+    peer: str = NODE_DEV
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    node: str                  # instance or internet-host name, or "vpc" for the fabric
+    role: str                  # fabric | instance | internet
+    addresses: tuple[Address, ...]
+    routes: tuple[Route, ...]
+    sysctls: tuple[tuple[str, str], ...]
+    hosts: str                 # /etc/netns/<name>/hosts ("" for the fabric: it needs none)
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a.dev for a in self.addresses))
+
+
+@dataclass(frozen=True)
+class Eni:
+    """An instance's ENI: the fabric device its SG hooks sit on and its queue number."""
+
+    instance: str
+    device: str
+    queue: int
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """One iptables-restore (family 4) or ip6tables-restore (family 6) input for one table."""
+
+    family: int
+    table: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    lab: str
+    fabric: Namespace
+    nodes: tuple[Namespace, ...]
+    veths: tuple[Veth, ...]
+    enis: tuple[Eni, ...]
+    rulesets: tuple[Ruleset, ...]
+    views: Views               # (from node, to node, family, address): how each node addresses the others
+
+    @property
+    def marker(self) -> str:
+        return marker(self.lab)
+
+    @property
+    def namespaces(self) -> tuple[Namespace, ...]:
+        return (self.fabric, *self.nodes)
+
+    def namespace(self, node: str) -> Namespace:
+        for ns in self.namespaces:
+            if ns.node == node:
+                return ns
+        raise KeyError(node)
+
+    def eni(self, instance: str) -> Eni:
+        return next(e for e in self.enis if e.instance == instance)
+
+    def address(self, src: str, dst: str, family: int = 4) -> str | None:
+        """The address `src` uses to reach node `dst` (private inside the VPC, public from outside)."""
+        return next((a for s, d, f, a in self.views if (s, d, f) == (src, dst, family)), None)
+
+    def render(self) -> str:
+        lines = [f"lab {self.lab} (interfaces marked {self.marker!r})"]
+        for ns in self.namespaces:
+            lines.append(f"namespace {ns.name} ({ns.role})")
+            lines += [f"  addr  {a.cidr} dev {a.dev}{' nodad' if a.nodad else ''}" for a in ns.addresses]
+            lines += [f"  route {' '.join(r.args())}" for r in ns.routes]
+            lines += [f"  sysctl {k}={v}" for k, v in ns.sysctls]
+        lines += [f"veth {v.device} <-> {v.peer_ns}/{v.peer}" for v in self.veths]
+        lines += [f"queue {e.queue}: {e.instance} on {e.device}" for e in self.enis]
+        for rs in self.rulesets:
+            lines.append(f"{'ip6tables' if rs.family == 6 else 'iptables'}-restore ({rs.table}):")
+            lines += [f"  {line}" for line in rs.text.splitlines()]
+        return "\n".join(lines)
+
+
+def device_names(prefix: str, names: list[str], taken: set[str]) -> dict[str, str]:
+    """`prefix+name` per name, cut to IFNAMSIZ; cut names that collide get a numeric suffix."""
+    result: dict[str, str] = {}
+    for name in names:
+        candidate = (prefix + name)[:IFNAMSIZ]
+        index = 1
+        while candidate in taken:
+            suffix = str(index)
+            candidate = (prefix + name)[:IFNAMSIZ - len(suffix)] + suffix
+            index += 1
+        taken.add(candidate)
+        result[name] = candidate
+    return result
+
+
+def build_plan(topology: Topology) -> LabPlan:
+    lab = topology.name
+    fabric_ns = namespace_name(lab, FABRIC_NODE)
+    taken: set[str] = set()
+    eni_dev = device_names(ENI_PREFIX, [i.name for i in topology.instances], taken)
+    igw_dev = device_names(IGW_PREFIX, [h.name for h in topology.internet], taken)
+    enis = tuple(Eni(i.name, eni_dev[i.name], queue) for queue, i in enumerate(topology.instances, 1))
+    views = _views(topology)
+    nodes = tuple(_instance_ns(topology, i, views) for i in topology.instances) + \
+        tuple(_internet_ns(topology, h, views) for h in topology.internet)
+    veths = tuple(Veth(eni_dev[i.name], namespace_name(lab, i.name)) for i in topology.instances) + \
+        tuple(Veth(igw_dev[h.name], namespace_name(lab, h.name)) for h in topology.internet)
+    fabric = _fabric_ns(topology, fabric_ns, eni_dev, igw_dev)
+    rulesets = _rulesets(topology, enis)
+    return LabPlan(lab, fabric, nodes, veths, enis, rulesets, views)
+
+
+# -- addresses as each node sees them -------------------------------------------------------
+
+def _views(topology: Topology) -> Views:
+    """Inside the VPC, instances are their private addresses and internet hosts their own;
+    from the internet, instances are their public IPv4 and their (globally routed) IPv6."""
+    views: list[tuple[str, str, int, str]] = []
+    for src in (*topology.instances, *topology.internet):
+        inside = isinstance(src, Instance)
+        for dst in (*topology.instances, *topology.internet):
+            if isinstance(dst, Instance):
+                v4 = dst.private_ip if inside else dst.public_ip
+                v6 = dst.ipv6
+            else:
+                v4, v6 = dst.ip, dst.ipv6
+            for family, address in ((4, v4), (6, v6)):
+                if address is not None:
+                    views.append((src.name, dst.name, family, str(address)))
+    return tuple(views)
+
+
+def _hosts(node: str, views: Views) -> str:
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost"]
+    lines += [f"{address}\t{dst}" for src, dst, _, address in views if src == node]
+    return "\n".join(lines) + "\n"
+
+
+# -- namespaces -----------------------------------------------------------------------------
+
+def _instance_ns(topology: Topology, inst: Instance, views: Views) -> Namespace:
+    subnet = topology.subnet(inst.subnet)
+    addresses = [Address(f"{inst.private_ip}/{subnet.cidr.prefixlen}", NODE_DEV)]
+    routes = [Route("default", NODE_DEV, str(subnet.router_ip))]
+    if inst.ipv6 is not None and subnet.ipv6_cidr is not None:
+        # As EC2 shows it: the address as a /128, everything routed through the VPC router.
+        addresses.append(Address(f"{inst.ipv6}/128", NODE_DEV, nodad=True))
+        routes += [Route(str(subnet.ipv6_cidr), NODE_DEV, str(LINK_GATEWAY_V6)),
+                   Route("default", NODE_DEV, str(LINK_GATEWAY_V6))]
+    return Namespace(namespace_name(topology.name, inst.name), inst.name, "instance",
+                     tuple(addresses), tuple(routes), (), _hosts(inst.name, views))
+
+
+def _internet_ns(topology: Topology, host: InternetHost, views: Views) -> Namespace:
+    addresses, routes = [], []
+    if host.ip is not None:
+        addresses.append(Address(f"{host.ip}/32", NODE_DEV))
+        routes.append(Route(f"{IGW_GATEWAY_V4}/32", NODE_DEV))
+        routes.append(Route("default", NODE_DEV, str(IGW_GATEWAY_V4)))
+    if host.ipv6 is not None:
+        addresses.append(Address(f"{host.ipv6}/128", NODE_DEV, nodad=True))
+        routes.append(Route("default", NODE_DEV, str(LINK_GATEWAY_V6)))
+    return Namespace(namespace_name(topology.name, host.name), host.name, "internet",
+                     tuple(addresses), tuple(routes), (), _hosts(host.name, views))
+
+
+def _fabric_ns(topology: Topology, name: str, eni_dev: dict[str, str],
+               igw_dev: dict[str, str]) -> Namespace:
+    addresses: list[Address] = []
+    routes: list[Route] = []
+    sysctls: list[tuple[str, str]] = [
+        ("net.ipv4.ip_forward", "1"), ("net.ipv6.conf.all.forwarding", "1"),
+        ("net.ipv4.conf.all.rp_filter", "0"), ("net.ipv4.conf.default.rp_filter", "0")]
+    for inst in topology.instances:
+        dev = eni_dev[inst.name]
+        addresses.append(Address(f"{topology.subnet(inst.subnet).router_ip}/32", dev))
+        routes.append(Route(f"{inst.private_ip}/32", dev))
+        if inst.ipv6 is not None:
+            addresses.append(Address(f"{LINK_GATEWAY_V6}/64", dev, nodad=True))
+            routes.append(Route(f"{inst.ipv6}/128", dev))
+        sysctls.append((f"net.ipv4.conf.{dev}.proxy_arp", "1"))
+    for host in topology.internet:
+        dev = igw_dev[host.name]
+        if host.ip is not None:
+            addresses.append(Address(f"{IGW_GATEWAY_V4}/32", dev))
+            routes.append(Route(f"{host.ip}/32", dev))
+        if host.ipv6 is not None:
+            addresses.append(Address(f"{LINK_GATEWAY_V6}/64", dev, nodad=True))
+            routes.append(Route(f"{host.ipv6}/128", dev))
+    return Namespace(name, FABRIC_NODE, "fabric", tuple(addresses), tuple(routes),
+                     tuple(sysctls), "")
+
+
+# -- hook rulesets (fabric namespace) -------------------------------------------------------
+
+def _table(name: str, chains: tuple[str, ...], rules: list[str]) -> str:
+    head = [f"*{name}", *(f":{c} ACCEPT [0:0]" for c in chains)]
+    return "\n".join([*head, *rules, "COMMIT"]) + "\n"
+
+
+MANGLE_CHAINS = ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")
+NAT_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
+FILTER_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
+
+
+def _queue_rules(enis: tuple[Eni, ...]) -> tuple[list[str], list[str]]:
+    """PREROUTING -i eni-X is X's egress check; POSTROUTING -o eni-X is X's ingress check.
+    No --queue-bypass: with no engine bound, packets are dropped (fail closed)."""
+    pre = [f"-A PREROUTING -i {e.device} -j NFQUEUE --queue-num {e.queue}" for e in enis]
+    post = [f"-A POSTROUTING -o {e.device} -j NFQUEUE --queue-num {e.queue}" for e in enis]
+    return pre, post
+
+
+def _rulesets(topology: Topology, enis: tuple[Eni, ...]) -> tuple[Ruleset, ...]:
+    pre, post = _queue_rules(enis)
+    eni_wild, igw_wild = ENI_PREFIX + "+", IGW_PREFIX + "+"
+    public = [i for i in topology.instances if i.public_ip is not None]
+    private_only = [i for i in topology.instances if i.public_ip is None]
+    mark = f"0x{HAIRPIN_MARK:x}/0x{HAIRPIN_MARK:x}"
+
+    # Traffic to/from the VPC router itself is infrastructure, never an SG matter. Hairpin
+    # (instance -> another's public IP) is marked on the connection so the engine can see the
+    # source as the sender's public IP, which mangle POSTROUTING sees before SNAT.
+    mangle4 = ["-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
+               *(f"-A PREROUTING -i {eni_wild} -d {i.public_ip}/32 -j CONNMARK --set-xmark {mark}"
+                 for i in public),
+               *pre,
+               "-A POSTROUTING -m addrtype --src-type LOCAL -j RETURN",
+               f"-A POSTROUTING -m connmark --mark {mark} -j MARK --set-xmark {mark}",
+               *post]
+    nat4 = [*(f"-A PREROUTING -d {i.public_ip}/32 -j DNAT --to-destination {i.private_ip}"
+              for i in public),
+            *(f"-A POSTROUTING -s {i.private_ip}/32 -o {igw_wild} -j SNAT --to-source {i.public_ip}"
+              for i in public),
+            *(f"-A POSTROUTING -s {i.private_ip}/32 -m conntrack --ctstate DNAT "
+              f"-j SNAT --to-source {i.public_ip}" for i in public)]
+    # The internet reaches only public IPs (DNAT) and replies to NATed flows; only instances
+    # with a public IP reach the internet; without one, hairpin to public IPs goes nowhere.
+    filter4 = [f"-A INPUT -i {igw_wild} -j DROP",
+               f"-A FORWARD -i {igw_wild} -m conntrack --ctstate DNAT,SNAT -j ACCEPT",
+               f"-A FORWARD -i {igw_wild} -o {eni_wild} -j DROP",
+               *(f"-A FORWARD -s {i.private_ip}/32 -o {igw_wild} -j ACCEPT" for i in public),
+               f"-A FORWARD -i {eni_wild} -o {igw_wild} -j DROP",
+               *(f"-A FORWARD -s {i.private_ip}/32 -m conntrack --ctstate DNAT -j DROP"
+                 for i in private_only)]
+    # IPv6 is routed without NAT. Neighbour/router discovery, link-local and multicast
+    # (MLD) are infrastructure and pass before the queues.
+    infra6 = [*(f"-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN"
+                for chain in ("PREROUTING", "POSTROUTING") for t in ND_TYPES)]
+    mangle6 = [*(r for r in infra6 if r.startswith("-A PREROUTING")),
+               "-A PREROUTING -s fe80::/10 -j RETURN",
+               "-A PREROUTING -d fe80::/10 -j RETURN",
+               "-A PREROUTING -d ff00::/8 -j RETURN",
+               "-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
+               *pre,
+               *(r for r in infra6 if r.startswith("-A POSTROUTING")),
+               "-A POSTROUTING -s fe80::/10 -j RETURN",
+               "-A POSTROUTING -d ff00::/8 -j RETURN",
+               "-A POSTROUTING -m addrtype --src-type LOCAL -j RETURN",
+               *post]
+    return (Ruleset(4, "mangle", _table("mangle", MANGLE_CHAINS, mangle4)),
+            Ruleset(4, "nat", _table("nat", NAT_CHAINS, nat4)),
+            Ruleset(4, "filter", _table("filter", FILTER_CHAINS, filter4)),
+            Ruleset(6, "mangle", _table("mangle", MANGLE_CHAINS, mangle6)))
