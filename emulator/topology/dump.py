@@ -1,0 +1,104 @@
+"""The model back to the YAML schema (for `sgemu export`): parse(dump(t)) == t.
+
+Defaults that parse would recreate (generated ids, AWS's default egress, the untouched default SG,
+default options) are left out so the output reads like a hand-written file.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from ..model import (AWS_TIMEOUTS, ICMP_PROTOCOLS, PROTOCOL_NAMES, ConntrackTimeouts, Instance, Options,
+                     Quotas, Rule, SecurityGroup, Topology, protocol_name)
+from .ids import sg_id_for
+from .security_groups import DEFAULT_SG, default_egress, default_sg
+from .services import SSH_PORT
+
+
+def dump(topology: Topology) -> dict:
+    t = topology
+    out: dict[str, object] = {"name": t.name, "vpc": {"cidr": str(t.vpc.cidr)}}
+    if t.vpc.ipv6_cidr is not None:
+        out["vpc"]["ipv6_cidr"] = str(t.vpc.ipv6_cidr)  # type: ignore[index]
+    out["subnets"] = [{"name": s.name, "cidr": str(s.cidr),
+                       **({"ipv6_cidr": str(s.ipv6_cidr)} if s.ipv6_cidr is not None else {})}
+                      for s in t.subnets]
+    groups = list(t.security_groups)
+    if groups and groups[0] == default_sg(t.vpc.dual_stack, t.options):
+        groups.pop(0)  # parse puts the untouched default SG first again
+    out["security_groups"] = [_group(t, g) for g in groups]
+    out["instances"] = [_instance(t, i) for i in t.instances]
+    if t.internet:
+        out["internet"] = [{"name": h.name, **({"ip": str(h.ip)} if h.ip is not None else {}),
+                            **({"ipv6": str(h.ipv6)} if h.ipv6 is not None else {})} for h in t.internet]
+    options = _options(t.options)
+    if options:
+        out["options"] = options
+    return out
+
+
+def _group(t: Topology, g: SecurityGroup) -> dict[str, object]:
+    out: dict[str, object] = {"name": g.name}
+    if g.id != sg_id_for(g.name):
+        out["id"] = g.id
+    if g.description:
+        out["description"] = g.description
+    if g.ingress:
+        out["ingress"] = [_rule(t, r) for r in g.ingress]
+    if g.egress != default_egress(g.id, t.vpc.dual_stack, t.options):
+        out["egress"] = [_rule(t, r) for r in g.egress]
+    return out
+
+
+def _rule(t: Topology, r: Rule) -> dict[str, object]:
+    name = protocol_name(r.protocol)
+    out: dict[str, object] = {"protocol": name if name in PROTOCOL_NAMES else r.protocol}
+    if r.ports is not None:
+        out["ports"] = r.ports.low if r.ports.low == r.ports.high else str(r.ports)
+    if r.protocol in ICMP_PROTOCOLS:
+        if r.icmp_type != -1:
+            out["icmp_type"] = r.icmp_type
+        if r.icmp_code != -1:
+            out["icmp_code"] = r.icmp_code
+    if r.cidr is not None:
+        out["cidr"] = str(r.cidr)
+    else:
+        group = t.find_sg(str(r.group))
+        out["group"] = group.name if group is not None else r.group
+    if r.description:
+        out["description"] = r.description
+    return out
+
+
+def _instance(t: Topology, i: Instance) -> dict[str, object]:
+    out: dict[str, object] = {"name": i.name, "subnet": i.subnet, "private_ip": str(i.private_ip)}
+    if i.ipv6 is not None:
+        out["ipv6"] = str(i.ipv6)
+    if i.public_ip is not None:
+        out["public_ip"] = str(i.public_ip)
+    default = t.find_sg(DEFAULT_SG)
+    if default is None or i.security_groups != (default.id,):
+        out["security_groups"] = [_sg_ref(t, ref) for ref in i.security_groups]
+    if i.services:
+        out["services"] = [{"type": s.type, **({"port": s.port} if (s.type, s.port) != ("ssh", SSH_PORT) else {}),
+                            **({"to": s.to} if s.to is not None else {})} for s in i.services]
+    conntrack = {n: getattr(i.conntrack, n) for n in AWS_TIMEOUTS
+                 if getattr(i.conntrack, n) != getattr(t.options.timeouts, n)}
+    if conntrack:
+        out["conntrack"] = conntrack
+    return out
+
+
+def _sg_ref(t: Topology, sg_id: str) -> str:
+    group = t.find_sg(sg_id)
+    return group.name if group is not None else sg_id
+
+
+def _options(options: Options) -> dict[str, object]:
+    out = {n: v for n, v in asdict(options).items()
+           if n not in ("timeouts", "quotas") and v != getattr(Options(), n)}
+    for name, value, default in (("timeouts", options.timeouts, ConntrackTimeouts()),
+                                 ("quotas", options.quotas, Quotas())):
+        changed = {n: v for n, v in asdict(value).items() if v != getattr(default, n)}
+        if changed:
+            out[name] = changed
+    return out

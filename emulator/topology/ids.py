@@ -1,0 +1,23 @@
+"""Stable AWS-shaped ids: the same file always yields the same sg-/sgr- ids."""
+from __future__ import annotations
+
+import hashlib
+
+from ..model import Rule
+
+
+def _hex17(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:17]
+
+
+def sg_id_for(name: str) -> str:
+    """The id of an SG declared without one: "sg-" + 17 hex digits of sha256(name)."""
+    return "sg-" + _hex17(name)
+
+
+def rule_id_for(sg_id: str, rule: Rule) -> str:
+    """"sgr-" + 17 hex digits of the permission (what AWS compares for duplicates), not its description."""
+    permission = "|".join(str(part) for part in (
+        sg_id, rule.direction.value, rule.protocol, rule.ports or "", rule.icmp_type, rule.icmp_code,
+        rule.cidr or "", rule.group or ""))
+    return "sgr-" + _hex17(permission)

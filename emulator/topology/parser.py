@@ -1,0 +1,64 @@
+"""From already-loaded YAML data to a validated Topology, reporting every problem at once."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import TopologyError
+from ..model import Options, Topology
+from .fields import mapping, string
+from .network import parse_subnets, parse_vpc
+from .nodes import Registry, parse_instances, parse_internet
+from .options import parse_options
+from .problems import Problems
+from .security_groups import parse_security_groups
+
+TOP_REQUIRED = ("vpc", "subnets")
+TOP_OPTIONAL = ("name", "security_groups", "instances", "internet", "options")
+LAB_NAME = re.compile(r"[a-z0-9-]{1,16}")
+LAB_NAME_ALLOWED = "use 1-16 of a-z 0-9 and -"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    topology: Topology
+    warnings: tuple[str, ...]
+
+
+def parse(data: object, source: str, default_name: str = "lab") -> Loaded:
+    """Validate a topology given as YAML data; raises TopologyError listing every problem."""
+    p = Problems(source)
+    if data is None:
+        p.error("(file)", "is empty", "write a topology with at least vpc and subnets")
+        raise TopologyError(p.errors)
+    top = mapping(p, data, "(file)", TOP_REQUIRED, TOP_OPTIONAL)
+    if top is None:
+        raise TopologyError(p.errors)
+    name = _lab_name(p, top, default_name)
+    options = parse_options(p, top["options"]) if "options" in top else Options()
+    vpc = parse_vpc(p, top["vpc"]) if "vpc" in top else None
+    subnets = parse_subnets(p, top["subnets"], vpc) if "subnets" in top else ()
+    dual_stack = vpc is not None and vpc.dual_stack
+    groups = parse_security_groups(p, top.get("security_groups"), dual_stack, options)
+    registry = Registry()
+    instances = parse_instances(p, top.get("instances"), vpc, subnets, groups, options, registry)
+    internet = parse_internet(p, top.get("internet"), vpc, registry)
+    if p.errors or vpc is None or name is None:
+        raise TopologyError(p.errors)
+    topology = Topology(name=name, vpc=vpc, subnets=subnets, security_groups=groups, instances=instances,
+                        internet=internet, options=options, source=source)
+    return Loaded(topology, tuple(p.warnings))
+
+
+def _lab_name(p: Problems, top: dict[str, object], default_name: str) -> str | None:
+    if "name" in top:
+        name = string(p, top["name"], "name", LAB_NAME_ALLOWED)
+        if name is not None and not LAB_NAME.fullmatch(name):
+            p.error("name", f"'{name}' is not a valid lab name", LAB_NAME_ALLOWED)
+            return None
+        return name
+    if not LAB_NAME.fullmatch(default_name):
+        p.error("name", f"is missing and the default '{default_name}' is not a valid lab name",
+                f"add name: ({LAB_NAME_ALLOWED})")
+        return None
+    return default_name
