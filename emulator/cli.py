@@ -10,12 +10,11 @@ from rich.console import Console
 
 from . import __version__
 from .errors import EmulatorError, TopologyError
-from .explain import explain as explain_flow
-from .render import explanation_text, warnings_text
+from .render import warnings_text
 from .topology import Loaded, load
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _load(path: str) -> Loaded:
@@ -44,6 +43,14 @@ def validate(file: str) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
+def plan(file: str) -> None:
+    """Print the namespaces, addresses, queues and hook rules `up` would create (no root needed)."""
+    from .plan import build_plan
+    click.echo(build_plan(_load(file).topology).render())
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("src")
 @click.argument("dst")
 @click.option("--port", "-p", type=int, default=0, help="Destination port (tcp/udp).")
@@ -52,6 +59,8 @@ def validate(file: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def explain(file: str, src: str, dst: str, port: int, proto: str, ipv6: bool, as_json: bool) -> None:
     """Explain SRC -> DST hop by hop: each ENI's verdict and the outcome (no root needed)."""
+    from .explain import explain as explain_flow
+    from .render import explanation_text
     result = explain_flow(_load(file).topology, src, dst, port, proto, ipv6)
     if as_json:
         click.echo(json.dumps(asdict(result), default=str))

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from .explain import Explanation, Hop
+if TYPE_CHECKING:
+    from .explain import Explanation, Hop
+
 
 OUTCOME_STYLE = {"open": "green", "reply": "green", "refused": "yellow", "timeout": "red"}
 
@@ -15,7 +18,7 @@ def warnings_text(warnings: Iterable[str]) -> Iterator[str]:
         yield f"warning: {escape(w)}"
 
 
-def _hop(hop: Hop) -> str:
+def _hop(hop: "Hop") -> str:
     if hop.verdict is None:
         return f"  {hop.where:<18} {escape(hop.packet)}  {escape(hop.note)}"
     style = "green" if hop.verdict.accepted else "red"
@@ -23,7 +26,7 @@ def _hop(hop: Hop) -> str:
             f"  {'':<18} [{style}]{escape(hop.verdict.describe())}[/{style}]")
 
 
-def explanation_text(e: Explanation) -> Iterator[str]:
+def explanation_text(e: "Explanation") -> Iterator[str]:
     what = f"{e.proto} {e.port}" if e.proto in ("tcp", "udp") else e.proto
     yield f"[bold]{escape(e.src)} -> {escape(e.dst)} {what}[/bold]"
     if e.request:
