@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -320,6 +321,8 @@ def test_start_services_rejects_a_proxy_to_an_unknown_instance(tmp_path: Path) -
     assert not (tmp_path / "logs").exists()     # nothing was started
 
 
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None or shutil.which("ssh") is None,
+                    reason="needs the OpenSSH client tools")
 def test_prepare_ssh_writes_private_keys_and_configs(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(services, "NETNS_ETC", tmp_path / "netns")
