@@ -49,6 +49,7 @@ class Explanation:
     request: tuple[Hop, ...] = ()
     reply: tuple[Hop, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    groups: tuple[tuple[str, str], ...] = ()   # (sg id, sg name), to show names beside ids
 
 
 def explain(topology: Topology, src: str, dst: str, port: int = 0, proto: str = "tcp",
@@ -199,10 +200,11 @@ class _Walk:
         sent_src, sent_dst, seen_src, seen_dst = route
         request: list[Hop] = []
         out = self._request(sent_src, sent_dst)
+        arriving = self._request(seen_src, seen_dst)
         if not self._pass(self.src, Direction.EGRESS, out, request):
+            self._note_second_drop(arriving)
             return self._result("timeout", f"dropped at {self.src.name}'s egress: "
                                 f"{request[-1].verdict.describe()}", request)
-        arriving = self._request(seen_src, seen_dst)
         if not self._pass(self.dst, Direction.INGRESS, arriving, request):
             return self._result("timeout", f"dropped at {self.dst.name}'s ingress: "
                                 f"{request[-1].verdict.describe()}", request)
@@ -224,10 +226,18 @@ class _Walk:
         outcome = "open" if self.proto_name == "tcp" else "reply"
         return self._result(outcome, "allowed both ways", request, reply)
 
+    def _note_second_drop(self, arriving: Packet) -> None:
+        """AWS checks both ENIs: say when the destination would drop the packet too."""
+        if isinstance(self.dst, Instance):
+            verdict = self.firewalls[self.dst.name].decide(arriving, Direction.INGRESS, self.now)
+            if not verdict.accepted:
+                self.notes.append(f"{self.dst.name}'s ingress would drop it as well: {verdict.describe()}")
+
     def _result(self, outcome: str, why: str, request: list[Hop] | None = None,
                 reply: list[Hop] | None = None) -> Explanation:
+        groups = tuple((g.id, g.name) for g in self.topology.security_groups)
         return Explanation(self.src.name, self.dst.name, self.proto_name, self.port, outcome, why,
-                           tuple(request or ()), tuple(reply or ()), tuple(self.notes))
+                           tuple(request or ()), tuple(reply or ()), tuple(self.notes), groups)
 
 
 def _v6(node: Node) -> IPAddress | None:

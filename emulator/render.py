@@ -18,12 +18,20 @@ def warnings_text(warnings: Iterable[str]) -> Iterator[str]:
         yield f"warning: {escape(w)}"
 
 
-def _hop(hop: "Hop") -> str:
+def _named(text: str, groups: Iterable[tuple[str, str]]) -> str:
+    """SG ids replaced by 'name (id)' so a reader sees which group is meant."""
+    for sg_id, name in groups:
+        text = text.replace(sg_id, f"{name} ({sg_id})")
+    return text
+
+
+def _hop(hop: "Hop", groups: tuple[tuple[str, str], ...]) -> str:
     if hop.verdict is None:
         return f"  {hop.where:<18} {escape(hop.packet)}  {escape(hop.note)}"
     style = "green" if hop.verdict.accepted else "red"
+    text = _named(hop.verdict.describe(), groups)
     return (f"  {escape(hop.where):<18} {escape(hop.packet)}\n"
-            f"  {'':<18} [{style}]{escape(hop.verdict.describe())}[/{style}]")
+            f"  {'':<18} [{style}]{hop.verdict.reason}[/{style}] {escape(text)}")
 
 
 def explanation_text(e: "Explanation") -> Iterator[str]:
@@ -31,11 +39,11 @@ def explanation_text(e: "Explanation") -> Iterator[str]:
     yield f"[bold]{escape(e.src)} -> {escape(e.dst)} {what}[/bold]"
     if e.request:
         yield "request:"
-        yield from (_hop(h) for h in e.request)
+        yield from (_hop(h, e.groups) for h in e.request)
     if e.reply:
         yield "answer:"
-        yield from (_hop(h) for h in e.reply)
+        yield from (_hop(h, e.groups) for h in e.reply)
     for note in e.notes:
         yield f"note: {escape(note)}"
     style = OUTCOME_STYLE[e.outcome]
-    yield f"outcome: [{style}]{e.outcome}[/{style}] ({escape(e.why)})"
+    yield f"outcome: [{style}]{e.outcome}[/{style}] ({escape(_named(e.why, e.groups))})"
