@@ -1,0 +1,93 @@
+"""Tear a lab down from its recorded state alone (no topology file, engine maybe dead).
+
+Removes only what the state records AND our naming confirms: namespaces named
+`sgemu-<lab>-*` whose interfaces all carry the lab's ifalias marker, /etc/netns/<such ns>,
+processes inside those namespaces, and the engine daemon of that lab. Idempotent.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from emulator.plan import PREFIX
+from . import netns, state
+from .state import NETNS_ETC, LabState
+
+ENGINE_MODULE = "emulator.lab.daemon"
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def is_engine(pid: int, lab: str) -> bool:
+    """The pid is this lab's engine (and not a recycled pid of something else)."""
+    argv = _cmdline(pid)
+    return ENGINE_MODULE in argv and lab in argv
+
+
+def ours(ns: str, lab: str, marker: str) -> bool:
+    """Named like our lab, and every interface but lo carries the lab's marker."""
+    if not ns.startswith(f"{PREFIX}{lab}-"):
+        return False
+    return all(link.get("ifalias") == marker for link in netns.links(ns) if link.get("ifname") != "lo")
+
+
+def _kill(pids: list[int], grace: float = 2.0) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if Path(f"/proc/{p}").exists() and _reap(p)]
+    for pid in alive:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _reap(pid: int) -> bool:
+    """True while `pid` still runs; reaps it if it is our own exited child."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return "Z" not in _proc_state(pid)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
+def teardown(record: LabState) -> list[str]:
+    """Remove everything the record names and our naming confirms; return what was skipped."""
+    skipped: list[str] = []
+    present = netns.namespaces()
+    mine = [ns for ns in record.namespaces if ns in present and ours(ns, record.lab, record.marker)]
+    skipped += [f"namespace {ns} (not marked {record.marker!r})" for ns in record.namespaces
+                if ns in present and ns not in mine]
+    engines = [p for p in {record.pids.get("engine"), state.read_pid(record.paths.engine_pid)}
+               if p and is_engine(p, record.lab)]
+    # Processes left in our namespaces would keep them (and their veths) alive after deletion.
+    _kill(engines + [p for ns in mine for p in netns.pids(ns)])
+    for ns in mine:
+        netns.delete_namespace(ns)
+    for path in map(Path, record.netns_dirs):
+        if path.parent == NETNS_ETC and path.name.startswith(f"{PREFIX}{record.lab}-"):
+            shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(record.paths.root, ignore_errors=True)
+    return skipped

@@ -1,0 +1,79 @@
+"""The engine daemon: one process per lab serving every ENI queue of that lab.
+
+    python -m emulator.lab.daemon <lab>
+
+Started detached (own session) by `up`. It reads the lab's model from the state directory,
+writes its pid, binds every queue in the fabric namespace, then signals readiness with the
+`ready` file. Every second it expires idle conntrack entries and rewrites `health.json`.
+SIGTERM/SIGINT stop it; with no engine the hooks drop everything (fail closed).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+
+from emulator.engine.firewall import EniFirewall, build_firewalls
+from emulator.plan import build_plan
+from . import state
+from .nfqueue import QueueServer, public_sources
+
+HEALTH_PERIOD = 1.0
+log = logging.getLogger("sgemu.engine")
+
+
+def write_health(lab: str, started: float, firewalls: dict[str, EniFirewall], server: QueueServer) -> None:
+    health = {
+        "pid": os.getpid(), "started": started, "updated": time.time(), "engine_errors": server.errors,
+        "enis": {name: {"counters": dict(fw.counters), "flows": sum(1 for _ in fw.table)}
+                 for name, fw in firewalls.items()},
+    }
+    path = state.paths(lab).health
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(health))
+    os.replace(tmp, path)
+
+
+def serve(lab: str) -> None:
+    paths = state.paths(lab)
+    paths.engine_pid.write_text(f"{os.getpid()}\n")
+    started = time.time()
+    topology = state.load_topology(lab)
+    _, firewalls = build_firewalls(topology)
+    stopping = False
+
+    def stop(signum, frame) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server = QueueServer(build_plan(topology), firewalls, public_sources(topology))
+    try:
+        write_health(lab, started, firewalls, server)
+        paths.ready.write_text(f"{os.getpid()}\n")
+        while not stopping:
+            server.serve(HEALTH_PERIOD)
+            now = time.monotonic()
+            for firewall in firewalls.values():
+                firewall.expire(now)
+            write_health(lab, started, firewalls, server)
+    finally:
+        server.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m emulator.lab.daemon LAB", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve(args[0])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""The live lab: `up` builds it from a LabPlan (rolling back on any failure or interrupt),
+`down` tears it down from recorded state, `status` reports it, `exec_argv` runs inside it."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import emulator
+from emulator.errors import LabError, PermissionRequired
+from emulator.model import Instance, Topology
+from emulator.plan import LabPlan, build_plan
+from . import cleanup, hooks, netns, state
+from .services import prepare_ssh, start_services
+from .state import NETNS_ETC, LabState
+
+REQUIRED_TOOLS = ("ip", "sysctl")
+READY_TIMEOUT = 15.0
+HEALTH_STALE = 5.0              # seconds without a health update before the engine counts as down
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    kind: str                   # instance | internet
+    namespace: str
+    private_ip: str | None = None
+    public_ip: str | None = None
+    ipv6: str | None = None
+    security_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    alive: bool
+    pid: int | None
+    started: float | None
+    counters: dict[str, int] = field(default_factory=dict)     # summed over ENIs
+    enis: dict[str, dict] = field(default_factory=dict)         # per instance: counters, flows
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    lab: str
+    source: str
+    frontend: str | None
+    fabric: str
+    engine: EngineStatus
+    nodes: tuple[NodeStatus, ...]
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise PermissionRequired("building a lab touches namespaces and netfilter: run as root (sudo)")
+
+
+def _require_tools() -> None:
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise LabError(f"missing tools: {', '.join(missing)}; install iproute2 and procps")
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """During `up`, SIGTERM rolls back like Ctrl-C does."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:          # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _package_env() -> dict[str, str]:
+    # The daemon runs as `python -m emulator.lab.daemon`: keep the package importable from a source tree.
+    root = str(Path(emulator.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root if not path else f"{root}{os.pathsep}{path}"}
+
+
+def _build_network(plan: LabPlan, record: LabState, progress: Progress) -> None:
+    progress(f"namespaces: {len(plan.namespaces)}")
+    for ns in plan.namespaces:
+        record.add_namespace(ns.name)
+        netns.add_namespace(ns.name)
+    for ns in plan.nodes:
+        directory = NETNS_ETC / ns.name
+        if directory.exists():
+            raise LabError(f"{directory} already exists (left by an earlier run?); remove it and retry")
+        record.add_netns_dir(directory)
+        directory.mkdir(parents=True)
+        (directory / "hosts").write_text(ns.hosts)
+    progress(f"links: {len(plan.veths)} veth pairs")
+    for veth in plan.veths:
+        netns.add_veth(plan.fabric.name, veth, plan.marker)
+    for ns in plan.namespaces:
+        netns.configure(ns)
+
+
+def _start_engine(record: LabState, progress: Progress) -> None:
+    progress("engine: binding queues")
+    paths = record.paths
+    with open(paths.logs / "engine.log", "ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "emulator.lab.daemon", record.lab],
+                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True, env=_package_env())
+    record.add_pid("engine", process.pid)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not paths.ready.exists():
+        if process.poll() is not None:
+            tail = (paths.logs / "engine.log").read_text(errors="replace").strip().splitlines()[-1:]
+            raise LabError(f"the engine exited during start-up ({process.returncode}): "
+                           f"{tail[0] if tail else 'no output'} (log: {paths.logs / 'engine.log'})")
+        if time.monotonic() > deadline:
+            raise LabError(f"the engine did not bind its queues within {READY_TIMEOUT:g} s "
+                           f"(log: {paths.logs / 'engine.log'})")
+        time.sleep(0.05)
+
+
+def _start_services(topology: Topology, plan: LabPlan, record: LabState, progress: Progress) -> None:
+    with_services = [i for i in topology.instances if i.services]
+    if not with_services:
+        return
+    progress(f"services: {sum(len(i.services) for i in with_services)} on {len(with_services)} instances")
+    if any(s.type == "ssh" for i in with_services for s in i.services):
+        prepare_ssh(record.lab, record.paths.root, [ns.name for ns in plan.nodes])
+    for inst in with_services:
+        pids = start_services(record.lab, inst, plan.namespace(inst.name).name, record.paths.root, topology)
+        for n, pid in enumerate(pids):
+            record.add_pid(f"service:{inst.name}:{n}", pid)
+
+
+def up(topology: Topology, progress: Progress = lambda message: None) -> LabStatus:
+    """Build and enforce the lab; returns once every hook is served. On any failure or
+    interrupt, removes everything it created and re-raises."""
+    _require_root()
+    _require_tools()
+    lab = topology.name
+    if state.paths(lab).root.exists():
+        raise LabError(f"lab {lab!r} is already running (or was left behind); "
+                       f"run `sgemu down --lab {lab}` first")
+    plan = build_plan(topology)
+    clash = sorted({ns.name for ns in plan.namespaces} & netns.namespaces())
+    if clash:
+        raise LabError(f"namespaces already exist: {', '.join(clash)}; they are not from a recorded lab, "
+                       f"remove them with `ip netns delete`")
+    frontend = hooks.detect_frontend()
+    record = state.create(lab, plan.marker, topology.source, topology)
+    try:
+        with _sigterm_interrupts():
+            _build_network(plan, record, progress)
+            progress(f"hooks: {frontend}, {len(plan.enis)} ENI queues")
+            record.frontend = frontend
+            record.save()
+            hooks.install(plan, frontend)
+            _start_engine(record, progress)
+            _start_services(topology, plan, record, progress)
+    except BaseException:
+        progress("failed: rolling back")
+        cleanup.teardown(record)
+        raise
+    return status(lab)
+
+
+def wait_foreground(lab: str) -> None:
+    """Block until Ctrl-C or SIGTERM (then tear down), or until the lab is downed elsewhere."""
+    with _sigterm_interrupts():
+        try:
+            while state.paths(lab).state.exists():
+                time.sleep(0.5)
+        finally:
+            down(lab)
+
+
+def down(lab: str) -> list[str]:
+    """Tear a lab down from its recorded state; idempotent. Returns what was left alone."""
+    _require_root()
+    record = state.load(lab)
+    if record is None:
+        root = state.paths(lab).root
+        if root.is_dir():         # crashed before its first record: nothing else exists yet
+            shutil.rmtree(root, ignore_errors=True)
+        return []
+    return cleanup.teardown(record)
+
+
+def down_all() -> list[str]:
+    return [skip for lab in running_labs() for skip in down(lab)]
+
+
+def running_labs() -> list[str]:
+    return state.recorded_labs()
+
+
+def resolve_lab(name: str | None) -> str:
+    labs = running_labs()
+    if name is not None:
+        if name not in labs:
+            raise LabError(f"no lab named {name!r} is running" + (f" (running: {', '.join(labs)})" if labs else ""))
+        return name
+    if not labs:
+        raise LabError("no lab is running; start one with `sgemu up FILE`")
+    if len(labs) > 1:
+        raise LabError(f"several labs are running ({', '.join(labs)}); choose one with --lab")
+    return labs[0]
+
+
+def engine_status(lab: str) -> EngineStatus:
+    pid = state.read_pid(state.paths(lab).engine_pid)
+    health = state.read_health(lab) or {}
+    fresh = time.time() - health.get("updated", 0) < HEALTH_STALE
+    alive = pid is not None and cleanup.is_engine(pid, lab) and fresh
+    enis = health.get("enis", {})
+    counters: dict[str, int] = {}
+    for eni in enis.values():
+        for key, value in eni.get("counters", {}).items():
+            counters[key] = counters.get(key, 0) + value
+    return EngineStatus(alive, pid, health.get("started"), counters, enis)
+
+
+def _node_status(topology: Topology, plan: LabPlan, node: str) -> NodeStatus:
+    found = topology.node(node)
+    namespace = plan.namespace(node).name
+    if isinstance(found, Instance):
+        groups = tuple(topology.sg(g).name if topology.find_sg(g) else g for g in found.security_groups)
+        return NodeStatus(node, "instance", namespace, str(found.private_ip),
+                          str(found.public_ip) if found.public_ip else None,
+                          str(found.ipv6) if found.ipv6 else None, groups)
+    return NodeStatus(node, "internet", namespace, None, str(found.ip) if found.ip else None,
+                      str(found.ipv6) if found.ipv6 else None)
+
+
+def status(lab: str) -> LabStatus:
+    record = state.load(lab)
+    if record is None:
+        raise LabError(f"no lab named {lab!r} is running")
+    topology = state.load_topology(lab)
+    plan = build_plan(topology)
+    nodes = tuple(_node_status(topology, plan, ns.node) for ns in plan.nodes)
+    return LabStatus(lab, record.source, record.frontend, plan.fabric.name, engine_status(lab), nodes)
+
+
+def lab_plan(lab: str) -> LabPlan:
+    return build_plan(state.load_topology(lab))
+
+
+def exec_argv(lab: str, node: str, argv: list[str]) -> list[str]:
+    """argv running `argv` inside NODE's namespace, with the lab's /etc/netns files applied."""
+    plan = lab_plan(lab)
+    try:
+        ns = plan.namespace(node)
+    except KeyError:
+        names = ", ".join(n.node for n in plan.nodes)
+        raise LabError(f"lab {lab!r} has no node {node!r} (nodes: {names})") from None
+    if ns.role == "fabric":
+        raise LabError(f"{node!r} is the VPC fabric, not an instance or internet host")
+    return netns.exec_argv(ns.name, argv)

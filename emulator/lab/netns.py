@@ -1,0 +1,72 @@
+"""Namespaces, veths, addresses, routes and sysctls through iproute2 (one `ip -batch` per
+namespace), and the few queries cleanup and status need."""
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Sequence
+
+from emulator.errors import LabError
+from emulator.plan import Namespace, Veth
+
+
+def run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a tool; a failure becomes a LabError naming the command and its stderr."""
+    result = subprocess.run(list(argv), input=stdin, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise LabError(f"`{' '.join(argv)}` failed: {detail[-1] if detail else f'exit {result.returncode}'}")
+    return result
+
+
+def exec_argv(ns: str, argv: Sequence[str]) -> list[str]:
+    """`ip netns exec` applies the /etc/netns/<ns> bind mounts (the lab's hosts file)."""
+    return ["ip", "netns", "exec", ns, *argv]
+
+
+def batch(ns: str, commands: list[str]) -> None:
+    if commands:
+        run(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(commands) + "\n")
+
+
+def namespaces() -> set[str]:
+    out = run(["ip", "-j", "netns", "list"], check=False).stdout.strip()
+    return {entry["name"] for entry in json.loads(out)} if out else set()
+
+
+def add_namespace(name: str) -> None:
+    run(["ip", "netns", "add", name])
+    batch(name, ["link set lo up"])
+
+
+def delete_namespace(name: str) -> None:
+    run(["ip", "netns", "delete", name], check=False)
+
+
+def links(ns: str) -> list[dict]:
+    """`ip -j link` of a namespace (each with ifname and, when set, ifalias)."""
+    result = run(["ip", "-n", ns, "-j", "link", "show"], check=False)
+    return json.loads(result.stdout) if result.returncode == 0 and result.stdout.strip() else []
+
+
+def pids(ns: str) -> list[int]:
+    result = run(["ip", "netns", "pids", ns], check=False)
+    return [int(p) for p in result.stdout.split()] if result.returncode == 0 else []
+
+
+def add_veth(fabric: str, veth: Veth, marker: str) -> None:
+    """Created straight between two lab namespaces: the root namespace never holds an end."""
+    run(["ip", "-n", fabric, "link", "add", veth.device, "type", "veth",
+         "peer", "name", veth.peer, "netns", veth.peer_ns])
+    batch(fabric, [f"link set {veth.device} alias {marker}"])
+    batch(veth.peer_ns, [f"link set {veth.peer} alias {marker}"])
+
+
+def configure(ns: Namespace) -> None:
+    """Sysctls, then links up, addresses and routes, in that order."""
+    if ns.sysctls:
+        run(exec_argv(ns.name, ["sysctl", "-q", "-w", *(f"{k}={v}" for k, v in ns.sysctls)]))
+    commands = [f"link set {dev} up" for dev in ns.devices]
+    commands += [f"addr add {a.cidr} dev {a.dev}{' nodad' if a.nodad else ''}" for a in ns.addresses]
+    commands += [f"route add {' '.join(r.args())}" for r in ns.routes]
+    batch(ns.name, commands)

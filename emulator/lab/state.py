@@ -1,0 +1,133 @@
+"""What a lab created, recorded under /run/sgemu/<lab>/ BEFORE each object is created,
+so `down` can clean up after a crash mid-`up`, a kill -9, or without the topology file.
+
+Files in the state directory (root only, 0700):
+  state.json       this record
+  topology.pickle  the lab's model, for the engine daemon (and `status` without the file)
+  engine.pid       written by the daemon itself as its first act
+  ready            written by the daemon once every queue is bound
+  health.json      rewritten by the daemon every second (pid, start time, counters)
+  logs/            daemon and service logs
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from emulator.model import Topology
+
+RUN_DIR = Path(os.environ.get("SGEMU_RUN_DIR", "/run/sgemu"))
+NETNS_ETC = Path("/etc/netns")
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def topology(self) -> Path:
+        return self.root / "topology.pickle"
+
+    @property
+    def engine_pid(self) -> Path:
+        return self.root / "engine.pid"
+
+    @property
+    def ready(self) -> Path:
+        return self.root / "ready"
+
+    @property
+    def health(self) -> Path:
+        return self.root / "health.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+
+def paths(lab: str) -> LabPaths:
+    return LabPaths(RUN_DIR / lab)
+
+
+@dataclass
+class LabState:
+    lab: str
+    marker: str
+    namespaces: list[str] = field(default_factory=list)
+    netns_dirs: list[str] = field(default_factory=list)     # /etc/netns/<ns> we created
+    pids: dict[str, int] = field(default_factory=dict)      # role ("engine", "services:web") -> pid
+    frontend: str | None = None                              # iptables front end used for the hooks
+    source: str = ""                                         # the topology file, for display
+
+    @property
+    def paths(self) -> LabPaths:
+        return paths(self.lab)
+
+    def save(self) -> None:
+        tmp = self.paths.state.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        os.replace(tmp, self.paths.state)
+
+    def add_namespace(self, name: str) -> None:
+        self.namespaces.append(name)
+        self.save()
+
+    def add_netns_dir(self, path: Path) -> None:
+        self.netns_dirs.append(str(path))
+        self.save()
+
+    def add_pid(self, role: str, pid: int) -> None:
+        self.pids[role] = pid
+        self.save()
+
+
+def create(lab: str, marker: str, source: str, topology: Topology) -> LabState:
+    """A fresh state directory; refuses (FileExistsError) when one already exists."""
+    RUN_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    root = paths(lab).root
+    root.mkdir(mode=0o700)
+    (root / "logs").mkdir(mode=0o700)
+    with open(paths(lab).topology, "wb") as f:
+        pickle.dump(topology, f)
+    state = LabState(lab, marker, source=source)
+    state.save()
+    return state
+
+
+def load(lab: str) -> LabState | None:
+    try:
+        return LabState(**json.loads(paths(lab).state.read_text()))
+    except FileNotFoundError:
+        return None
+
+
+def load_topology(lab: str) -> Topology:
+    with open(paths(lab).topology, "rb") as f:
+        return pickle.load(f)
+
+
+def recorded_labs() -> list[str]:
+    if not RUN_DIR.is_dir():
+        return []
+    return sorted(p.name for p in RUN_DIR.iterdir() if (p / "state.json").is_file())
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def read_health(lab: str) -> dict | None:
+    try:
+        return json.loads(paths(lab).health.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
