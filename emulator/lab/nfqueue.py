@@ -60,7 +60,7 @@ class QueueServer:
         def on_packet(pkt) -> None:
             packet = parse(pkt.get_payload())
             if isinstance(packet, str):
-                firewall.counters["malformed"] = firewall.counters.get("malformed", 0) + 1
+                firewall.malformed()
                 pkt.drop()
                 return
             if pkt.hook == HOOK_PREROUTING:
