@@ -1,0 +1,128 @@
+"""The union of an ENI's SG rules, compiled for the hot path.
+
+Each rule becomes int tuples (network, mask, a_lo, a_hi, b_lo, b_hi, members, hit) in lists
+per (direction, address family, protocol). (a, b) is (destination port, 0) for TCP/UDP,
+(type, code) for ICMP, (0, 0) otherwise; ranges are inclusive. An SG-reference rule carries
+the member addresses of that family instead of a network. Lists put /0 rules first, so the
+first match is a /0 one whenever any /0 rule matches (that decides trackedness).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from emulator.model import (ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ALL, Direction, Rule,
+                            SecurityGroup)
+
+from .packet import Packet
+from .verdict import ACCEPT, RULE_MATCH, UNTRACKED_ALLOWED_BY_RULE, Verdict
+
+_FULL = (0, 0xFFFF)
+
+RuleTuple = tuple[int, int, int, int, int, int, "frozenset[int] | None", "RuleHit"]
+MemberLookup = Callable[[str, int], frozenset[int]]
+
+
+class RuleHit:
+    """A rule that can match, with the SG that holds it and the verdicts it gives (shared,
+    so the hot path allocates none)."""
+
+    __slots__ = ("rule", "sg_id", "open", "accept_tracked", "accept_untracked", "accept_flowless")
+
+    def __init__(self, rule: Rule, sg_id: str, open_cidr: bool):
+        self.rule = rule
+        self.sg_id = sg_id
+        self.open = open_cidr          # CIDR is 0.0.0.0/0 or ::/0
+        self.accept_tracked = Verdict(ACCEPT, RULE_MATCH, rule, sg_id, True)
+        self.accept_untracked = Verdict(ACCEPT, UNTRACKED_ALLOWED_BY_RULE, rule, sg_id, False)
+        # ICMP errors and non-initial fragments: allowed, but they belong to no entry
+        self.accept_flowless = Verdict(ACCEPT, RULE_MATCH, rule, sg_id, None)
+
+
+def _ranges(rule: Rule) -> tuple[int, int, int, int]:
+    if rule.protocol in PORTED_PROTOCOLS:
+        ports = (rule.ports.low, rule.ports.high) if rule.ports is not None else _FULL
+        return (*ports, *_FULL)
+    if rule.protocol in ICMP_PROTOCOLS:
+        kind = _FULL if rule.icmp_type == -1 else (rule.icmp_type, rule.icmp_type)
+        code = _FULL if rule.icmp_code == -1 else (rule.icmp_code, rule.icmp_code)
+        return (*kind, *code)
+    return (*_FULL, *_FULL)          # protocol -1 and every other protocol ignore ports
+
+
+def _is_all_ports(rule: Rule) -> bool:
+    return rule.protocol == PROTO_ALL or rule.protocol not in PORTED_PROTOCOLS + ICMP_PROTOCOLS \
+        or _ranges(rule) == (*_FULL, *_FULL)
+
+
+class CompiledRules:
+    """All rules of a set of SGs, by [egress?][family] then protocol."""
+
+    def __init__(self, groups: Iterable[SecurityGroup], members: MemberLookup):
+        # [is_egress][version] -> (by protocol, protocol -1 rules only)
+        self._lists: tuple[dict[int, tuple[dict[int, list[RuleTuple]], list[RuleTuple]]], ...] = ({}, {})
+        # [is_egress][version] -> protocols (TCP/UDP) that a /0 rule opens on all ports
+        self._all_open: tuple[dict[int, frozenset[int]], ...] = ({}, {})
+        groups = tuple(groups)
+        for is_egress, direction in ((False, Direction.INGRESS), (True, Direction.EGRESS)):
+            for version in (4, 6):
+                entries = [entry for group in groups for rule in group.rules(direction)
+                           for entry in _compile(rule, group.id, version, members)]
+                entries.sort(key=lambda e: not e[7].open)      # stable: /0 first, else file order
+                wildcard = [e for e in entries if e[7].rule.protocol == PROTO_ALL]
+                by_proto: dict[int, list[RuleTuple]] = {}
+                for entry in entries:
+                    protocol = entry[7].rule.protocol
+                    if protocol != PROTO_ALL and protocol not in by_proto:
+                        by_proto[protocol] = [e for e in entries
+                                              if e[7].rule.protocol in (protocol, PROTO_ALL)]
+                self._lists[is_egress][version] = (by_proto, wildcard)
+                self._all_open[is_egress][version] = frozenset(
+                    p for p in PORTED_PROTOCOLS
+                    if any(e[7].open and e[7].rule.protocol in (p, PROTO_ALL) and _is_all_ports(e[7].rule)
+                           for e in entries))
+
+    def match(self, packet: Packet, is_egress: bool) -> RuleHit | None:
+        """The rule allowing `packet` in that direction (a /0 one if any), or None."""
+        by_proto, wildcard = self._lists[is_egress][packet.version]
+        rules = by_proto.get(packet.proto, wildcard)
+        if not rules:
+            return None
+        remote = packet.dst if is_egress else packet.src
+        proto = packet.proto
+        if proto in PORTED_PROTOCOLS:
+            a, b = packet.dport, 0
+        elif proto in ICMP_PROTOCOLS:
+            a, b = packet.icmp_type & 0xFFFF, packet.icmp_code & 0xFFFF
+        else:
+            a = b = 0
+        for net, mask, a_lo, a_hi, b_lo, b_hi, members, hit in rules:
+            if a_lo <= a <= a_hi and b_lo <= b <= b_hi and (
+                    remote & mask == net if members is None else remote in members):
+                return hit
+        return None
+
+    def match_all_ports(self, packet: Packet, is_egress: bool) -> RuleHit | None:
+        """A rule allowing the packet's protocol on every port/type (for non-initial fragments)."""
+        by_proto, wildcard = self._lists[is_egress][packet.version]
+        remote = packet.dst if is_egress else packet.src
+        for net, mask, a_lo, a_hi, b_lo, b_hi, members, hit in by_proto.get(packet.proto, wildcard):
+            if (a_lo, a_hi, b_lo, b_hi) == (*_FULL, *_FULL) and (
+                    remote & mask == net if members is None else remote in members):
+                return hit
+        return None
+
+    def all_open(self, is_egress: bool, version: int, proto: int) -> bool:
+        """Whether a /0 rule of that family allows every port of `proto` in that direction."""
+        return proto in self._all_open[is_egress][version]
+
+
+def _compile(rule: Rule, sg_id: str, version: int, members: MemberLookup) -> list[RuleTuple]:
+    ranges = _ranges(rule)
+    if rule.cidr is not None:
+        if rule.cidr.version != version:
+            return []                  # a 0.0.0.0/0 rule never matches IPv6, and vice versa
+        hit = RuleHit(rule, sg_id, rule.cidr.prefixlen == 0)
+        return [(int(rule.cidr.network_address), int(rule.cidr.netmask), *ranges, None, hit)]
+    if rule.group is None:
+        return []
+    return [(0, 0, *ranges, members(rule.group, version), RuleHit(rule, sg_id, False))]
