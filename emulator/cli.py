@@ -7,10 +7,11 @@ from dataclasses import asdict
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .errors import EmulatorError, TopologyError
-from .render import warnings_text
+from .render import OUTCOME_STYLE, warnings_text
 from .topology import Loaded, load
 
 console = Console(highlight=False, soft_wrap=True)
@@ -67,6 +68,106 @@ def explain(file: str, src: str, dst: str, port: int, proto: str, ipv6: bool, as
     else:
         for line in explanation_text(result):
             console.print(line)
+
+
+@cli.command()
+def demo() -> None:
+    """Live demo (root): the built-in three-tier lab, real curl/ssh/nc on every hop, then tear-down."""
+    from .lab import demo as live_demo
+
+    topology = _load(str(live_demo.DEFAULT_TOPOLOGY)).topology
+    console.print(f"[bold]sgemu demo[/bold]: {live_demo.DEFAULT_TOPOLOGY.name} "
+                  "(internet -> alb 80/443 -> app 8080 -> db 3306)")
+
+    def show(step, command, seen, predicted, why) -> None:
+        style = OUTCOME_STYLE[seen.outcome]
+        agree = "" if seen.outcome == predicted else f"  [red bold]engine predicted {predicted}: a bug[/]"
+        console.print(f"\n[bold]{escape(step.title)}[/bold]: {escape(step.story)}")
+        console.print(f"  $ sgemu exec {step.src} -- {escape(command)}")
+        console.print(f"  [{style}]{seen.outcome}[/{style}] after {seen.seconds:.2f}s"
+                      f" ({escape(seen.detail)}){agree}")
+        console.print(f"  why: {escape(why)}")
+
+    bad = live_demo.run(topology, show, lambda msg: console.print(f"[dim]{escape(msg)}[/dim]"))
+    if bad:
+        raise EmulatorError(f"{bad} real outcome(s) differed from the engine's prediction")
+    console.print("\n[green]every real outcome matched the engine's prediction[/green]")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--detach", is_flag=True, help="Return once every hook is served; tear down with `sgemu down`.")
+def up(file: str, detach: bool) -> None:
+    """Build the lab and enforce its SGs (root). In the foreground until Ctrl-C, then tears down."""
+    from .lab import lab
+    status = lab.up(_load(file).topology, progress=lambda msg: err_console.print(f"[dim]{escape(msg)}[/dim]"))
+    console.print(f"lab {status.lab} is up: {len(status.nodes)} nodes, engine pid {status.engine.pid}")
+    if not detach:
+        console.print("Ctrl-C tears it down")
+        lab.wait_foreground(status.lab)
+
+
+@cli.command()
+@click.option("--lab", "name", help="Lab to tear down (default: the only running lab).")
+@click.option("--all", "everything", is_flag=True, help="Tear down every running lab.")
+def down(name: str | None, everything: bool) -> None:
+    """Tear a lab down from its recorded state (root); idempotent."""
+    from .lab import lab
+    if everything:
+        labs = lab.running_labs()
+    elif name:
+        labs = [name]
+    else:   # the only running lab; none running is fine (idempotent), several need --lab
+        labs = [lab.resolve_lab(None)] if len(lab.running_labs()) > 1 else lab.running_labs()
+    for one in labs:
+        for skipped in lab.down(one):
+            err_console.print(f"left alone: {skipped}", style="yellow")
+        console.print(f"lab {one} is down")
+
+
+@cli.command()
+@click.option("--lab", "name", help="Lab (default: every running lab).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(name: str | None, as_json: bool) -> None:
+    """Labs, instances, addresses, SGs and engine health."""
+    from .lab import lab
+    statuses = [lab.status(one) for one in ([lab.resolve_lab(name)] if name else lab.running_labs())]
+    if as_json:
+        click.echo(json.dumps([asdict(s) for s in statuses], default=str))
+    else:
+        for line in (line for s in statuses for line in s.lines()):
+            console.print(escape(line))
+        if not statuses:
+            console.print("no lab is running")
+
+
+@cli.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.option("--lab", "name", help="Lab (default: the only running lab).")
+@click.argument("node")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(name: str | None, node: str, argv: tuple[str, ...]) -> None:
+    """Run a command inside an instance or internet host: sgemu exec NODE -- CMD [ARG...]."""
+    import os
+    from .lab import lab
+    command = lab.exec_argv(lab.resolve_lab(name), node, list(argv))
+    os.execvp(command[0], command)
+
+
+@cli.command()
+@click.option("--lab", "name", help="Lab (default: the only running lab).")
+@click.argument("src")
+@click.argument("dst")
+@click.option("--port", "-p", type=int, default=0, help="Destination port (tcp/udp).")
+@click.option("--proto", type=click.Choice(["tcp", "udp", "icmp"]), default="tcp", show_default=True)
+@click.option("--timeout", type=float, default=2.0, show_default=True, help="Seconds to wait.")
+@click.option("-6", "--ipv6", is_flag=True, help="Address DST by its IPv6 address.")
+def probe(name: str | None, src: str, dst: str, port: int, proto: str, timeout: float, ipv6: bool) -> None:
+    """A real attempt from inside SRC: prints open, refused, timeout or reply."""
+    from .lab import lab
+    from .lab.probe import EXIT_STATUS, probe as attempt
+    outcome = attempt(lab.resolve_lab(name), src, dst, port, proto, timeout, ipv6)
+    click.echo(outcome)
+    sys.exit(EXIT_STATUS[outcome])
 
 
 def main() -> None:

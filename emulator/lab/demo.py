@@ -1,0 +1,98 @@
+"""`sgemu demo`: bring the built-in three-tier lab up, try every hop with real clients, tear down.
+
+Each attempt is a real `curl`, `ssh` or `nc` run inside a namespace; its outcome is read from the
+client's own exit status and message, timed, and set beside the engine's prediction (`explain`).
+"""
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from emulator.explain import explain
+from emulator.model import Topology
+from . import lab as labs
+
+DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[2] / "topologies" / "three-tier.yaml"
+CLIENT_TIMEOUT = 3          # seconds each real client waits before giving up
+
+
+@dataclass(frozen=True)
+class Attempt:
+    src: str
+    dst: str
+    port: int
+    client: str             # curl | ssh | nc
+    story: str              # what the audience should take from it
+
+    def argv(self, address: str) -> list[str]:
+        t = str(CLIENT_TIMEOUT)
+        if self.client == "curl":
+            return ["curl", "-sS", "-o", "/dev/null", "-w", "HTTP %{http_code}", "--connect-timeout", t,
+                    "-m", t, f"http://{address}:{self.port}/"]
+        if self.client == "ssh":
+            return ["ssh", "-o", f"ConnectTimeout={t}", "-p", str(self.port), address, "hostname"]
+        return ["nc", "-v", "-N", "-w", t, address, str(self.port)]
+
+    @property
+    def title(self) -> str:
+        return f"{self.src} -> {self.dst}:{self.port} ({self.client})"
+
+
+THREE_TIER = (
+    Attempt("you", "alb", 80, "curl", "HTTP from the internet to the load balancer"),
+    Attempt("stranger", "alb", 443, "curl", "443 is allowed but nothing listens: the kernel answers RST"),
+    Attempt("you", "alb", 22, "ssh", "sshd runs on alb, but alb-sg has no rule for 22: silent drop"),
+    Attempt("alb", "app", 8080, "curl", "allowed by an SG reference (alb-sg -> app-sg)"),
+    Attempt("app", "db", 3306, "nc", "db answers although db-sg has no outbound rules: tracked reply"),
+    Attempt("alb", "db", 3306, "nc", "alb-sg has no egress to 3306, and db-sg only admits app-sg"),
+    Attempt("db", "app", 8080, "curl", "db-sg has no outbound rules: db can never initiate"),
+    Attempt("app", "alb", 80, "curl", "app-sg allows only 3306 out"),
+)
+
+
+@dataclass(frozen=True)
+class Observed:
+    outcome: str            # open | refused | timeout
+    seconds: float
+    detail: str
+
+
+def classify(client: str, returncode: int, output: str) -> str:
+    """A real client's result in the contract's words (curl: exit 7 is a failed connect, which
+    after an instant means RST; 28 is its timeout)."""
+    if returncode == 0:
+        return "open"
+    if "refused" in output.lower() or (client == "curl" and returncode == 7):
+        return "refused"
+    return "timeout"
+
+
+def attempt(lab: str, step: Attempt, address: str) -> Observed:
+    argv = labs.exec_argv(lab, step.src, step.argv(address))
+    started = time.monotonic()
+    done = subprocess.run(argv, input="", capture_output=True, text=True,
+                          timeout=CLIENT_TIMEOUT + 5)
+    seconds = time.monotonic() - started
+    output = (done.stderr if done.returncode else done.stdout + "\n" + done.stderr).strip()
+    return Observed(classify(step.client, done.returncode, output), seconds,
+                    output.splitlines()[-1] if output else f"exit {done.returncode}")
+
+
+def run(topology: Topology, show: Callable[[Attempt, str, Observed, str, str], None],
+        progress: Callable[[str], None]) -> int:
+    """Up, every attempt, down. Returns how many real outcomes disagreed with the engine."""
+    status = labs.up(topology, progress)
+    disagreements = 0
+    try:
+        for step in THREE_TIER:
+            predicted = explain(topology, step.src, step.dst, step.port)
+            seen = attempt(status.lab, step, step.dst)      # names resolve inside the lab
+            disagreements += seen.outcome != predicted.outcome
+            show(step, " ".join(step.argv(step.dst)), seen, predicted.outcome, predicted.why)
+    finally:
+        progress("tearing the lab down")
+        labs.down(status.lab)
+    return disagreements
