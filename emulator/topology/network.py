@@ -54,8 +54,11 @@ def _ipv4_block(p: Problems, value: object, path: str) -> IPv4Network | None:
     return net
 
 
-def parse_subnets(p: Problems, value: object, vpc: Vpc | None) -> tuple[Subnet, ...]:
-    """Subnets inside the VPC, never overlapping; IPv6 /64s only in a dual-stack VPC."""
+def parse_subnets(p: Problems, value: object, vpc: Vpc | None) -> tuple[tuple[Subnet, ...], tuple[str, ...]]:
+    """Subnets inside the VPC, never overlapping; IPv6 /64s only in a dual-stack VPC.
+
+    Also returns every name declared, valid subnet or not, so that instances in a broken
+    subnet are not reported a second time."""
     items = sequence(p, value, "subnets", "subnets")
     if items is not None and not items:
         p.error("subnets", "is empty", "declare at least one subnet, e.g. {name: public, cidr: 10.0.1.0/24}")
@@ -70,10 +73,11 @@ def parse_subnets(p: Problems, value: object, vpc: Vpc | None) -> tuple[Subnet, 
         name = _name(p, fields["name"], key(path, "name"), seen) if "name" in fields else None
         cidr = _cidr(p, fields["cidr"], key(path, "cidr"), vpc, subnets) if "cidr" in fields else None
         ipv6 = _ipv6(p, fields["ipv6_cidr"], key(path, "ipv6_cidr"), vpc, subnets) if "ipv6_cidr" in fields else None
+        if name is not None:
+            seen[name] = path
         if len(p.errors) == before and name is not None and cidr is not None:
             subnets.append(Subnet(name, cidr, ipv6))
-            seen[name] = path
-    return tuple(subnets)
+    return tuple(subnets), tuple(seen)
 
 
 def _name(p: Problems, value: object, path: str, seen: dict[str, str]) -> str | None:

@@ -67,7 +67,8 @@ class _Pending:
 
 
 def parse_instances(p: Problems, value: object, vpc: Vpc | None, subnets: tuple[Subnet, ...],
-                    groups: tuple[SecurityGroup, ...], options: Options, registry: Registry) -> tuple[Instance, ...]:
+                    subnet_names: tuple[str, ...], groups: tuple[SecurityGroup, ...], options: Options,
+                    registry: Registry) -> tuple[Instance, ...]:
     items = sequence(p, value, "instances", "instances") if value is not None else []
     pending: list[_Pending] = []
     proxy_targets: list[tuple[str, str]] = []
@@ -78,7 +79,7 @@ def parse_instances(p: Problems, value: object, vpc: Vpc | None, subnets: tuple[
             continue
         before = len(p.errors)
         name = registry.claim_name(p, fields["name"], key(path, "name")) if "name" in fields else None
-        subnet = _subnet(p, fields["subnet"], key(path, "subnet"), subnets) if "subnet" in fields else None
+        subnet = _subnet(p, fields["subnet"], key(path, "subnet"), subnets, subnet_names) if "subnet" in fields else None
         private_ip = _private_ip(p, fields, path, subnet, registry)
         ipv6 = _ipv6(p, fields, path, subnet, registry)
         public_ip = _public_ip(p, fields, path, vpc, registry)
@@ -100,13 +101,14 @@ def parse_instances(p: Problems, value: object, vpc: Vpc | None, subnets: tuple[
                  for i in pending if i.fields_ok and i.private_ip is not None)
 
 
-def _subnet(p: Problems, value: object, path: str, subnets: tuple[Subnet, ...]) -> Subnet | None:
-    names = ", ".join(s.name for s in subnets) or "(none declared)"
+def _subnet(p: Problems, value: object, path: str, subnets: tuple[Subnet, ...],
+            declared: tuple[str, ...]) -> Subnet | None:
+    names = ", ".join(declared) or "(none declared)"
     name = string(p, value, path, f"use one of: {names}")
     if name is None:
         return None
     found = next((s for s in subnets if s.name == name), None)
-    if found is None:
+    if found is None and name not in declared:   # a declared but broken subnet has its own problem
         p.error(path, f"no subnet named '{name}'", f"use one of: {names}")
     return found
 

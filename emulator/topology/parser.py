@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..errors import TopologyError
 from ..model import Options, Topology
-from .fields import mapping, string
+from .fields import describe, mapping, string
 from .network import parse_subnets, parse_vpc
 from .nodes import Registry, parse_instances, parse_internet
 from .options import parse_options
@@ -31,17 +31,20 @@ def parse(data: object, source: str, default_name: str = "lab") -> Loaded:
     if data is None:
         p.error("(file)", "is empty", "write a topology with at least vpc and subnets")
         raise TopologyError(p.errors)
-    top = mapping(p, data, "(file)", TOP_REQUIRED, TOP_OPTIONAL)
-    if top is None:
+    if not isinstance(data, dict):
+        p.error("(file)", f"expected a mapping, got {describe(data)}", "write a topology with at least vpc and subnets")
         raise TopologyError(p.errors)
+    top = mapping(p, data, "", TOP_REQUIRED, TOP_OPTIONAL)
+    assert top is not None
     name = _lab_name(p, top, default_name)
     options = parse_options(p, top["options"]) if "options" in top else Options()
     vpc = parse_vpc(p, top["vpc"]) if "vpc" in top else None
-    subnets = parse_subnets(p, top["subnets"], vpc) if "subnets" in top else ()
+    subnets, subnet_names = parse_subnets(p, top["subnets"], vpc) if "subnets" in top else ((), ())
     dual_stack = vpc is not None and vpc.dual_stack
     groups = parse_security_groups(p, top.get("security_groups"), dual_stack, options)
     registry = Registry()
-    instances = parse_instances(p, top.get("instances"), vpc, subnets, groups, options, registry)
+    instances = parse_instances(p, top.get("instances"), vpc, subnets, subnet_names, groups, options,
+                                registry)
     internet = parse_internet(p, top.get("internet"), vpc, registry)
     if p.errors or vpc is None or name is None:
         raise TopologyError(p.errors)
