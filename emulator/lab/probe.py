@@ -14,6 +14,7 @@ from emulator.errors import LabError
 from .lab import exec_argv, lab_plan
 
 OUTCOMES = ("open", "refused", "timeout", "reply")
+EXIT_STATUS = {"open": 0, "reply": 0, "refused": 3, "timeout": 4}   # `sgemu probe`, per CONTRACT.md
 
 # Runs inside the source namespace; prints one outcome word or `error <text>`.
 _SOCKET_ATTEMPT = r"""
