@@ -1,4 +1,4 @@
-"""A small valid topology document and helpers to break it one field at a time (topology tests only)."""
+"""Shared by the topology tests: a small valid document and helpers to break it one field at a time."""
 from __future__ import annotations
 
 import copy

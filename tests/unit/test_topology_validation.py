@@ -5,7 +5,7 @@ import pytest
 
 from emulator.topology import sg_id_for
 
-from .topology_docs import DELETE, SOURCE, assert_problem, base_doc, edit, problems_of
+from .test_topology_support import DELETE, SOURCE, assert_problem, base_doc, edit, problems_of
 
 SG0, SG1 = "security_groups[0]", "security_groups[1]"
 R0 = f"{SG0}.ingress[0]"
@@ -203,7 +203,7 @@ def test_rule(edits, path, fragment):
 
 
 def test_the_base_document_is_valid():
-    from .topology_docs import load_doc
+    from .test_topology_support import load_doc
     assert load_doc(base_doc()).warnings == ()
 
 
