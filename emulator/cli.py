@@ -170,6 +170,70 @@ def probe(name: str | None, src: str, dst: str, port: int, proto: str, timeout: 
     sys.exit(EXIT_STATUS[outcome])
 
 
+def _ports(text: str) -> tuple[int, ...]:
+    try:
+        ports = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use a comma-separated list like 22,80,443") from None
+    if not ports or not all(0 < p < 65536 for p in ports):
+        raise click.BadParameter(f"{text!r}: ports must be 1-65535")
+    return ports
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--static", is_flag=True, help="Predict from FILE alone, no lab, no root.")
+@click.option("--lab", "name", help="Running lab (default: the only one).")
+@click.option("--ports", default="22,80,443,3306", show_default=True, help="Comma-separated ports.")
+@click.option("--proto", type=click.Choice(["tcp", "udp", "icmp"]), default="tcp", show_default=True)
+@click.option("--timeout", type=float, default=1.5, show_default=True, help="Seconds per probe.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--expect", type=click.Path(exists=True, dir_okay=False),
+              help="YAML/JSON of expected outcomes; any difference exits 1.")
+def matrix(file: str | None, static: bool, name: str | None, ports: str, proto: str, timeout: float,
+           as_json: bool, expect: str | None) -> None:
+    """Reachability matrix: predicted by the engine and, for a running lab, observed by real probes."""
+    import yaml
+
+    from . import matrix as mx
+    wanted = (0,) if proto == "icmp" else _ports(ports)
+    if static:
+        if file is None:
+            raise click.UsageError("--static needs a topology FILE")
+        topology, lab_name = _load(file).topology, None
+    else:
+        if file is not None:
+            raise click.UsageError("FILE is for --static; a running lab is chosen with --lab")
+        from .lab import lab, state
+        from .lab.observe import observer
+        lab_name = lab.resolve_lab(name)
+        topology = state.load_topology(lab_name)
+    cells = mx.predict(topology, wanted, proto)
+    if lab_name is not None:
+        cells = mx.observe_all(cells, proto, observer(lab_name, timeout))
+    problems: list[str] = []
+    if expect:
+        with open(expect) as f:
+            problems = mx.against_expected(cells, mx.parse_expected(yaml.safe_load(f), expect))
+    bugs = mx.mismatches(cells)
+    if as_json:
+        click.echo(json.dumps(mx.as_json(topology.name, proto, wanted, cells)))
+    else:
+        for line in mx.grid(cells, "predicted" if lab_name is None else "observed",
+                            [i.name for i in topology.instances]):
+            console.print(escape(line))
+        for cell in bugs:
+            console.print(f"[red bold]BUG[/]: {escape(cell.label)} predicted {cell.predicted}, observed "
+                          f"{cell.observed}; reproduce: sgemu probe --lab {lab_name} {cell.src} {cell.dst} "
+                          f"--port {cell.port} --proto {proto}")
+        for line in problems:
+            console.print(f"[red]unexpected[/]: {escape(line)}")
+    if bugs:
+        raise EmulatorError(f"{len(bugs)} probe(s) disagree with the engine's prediction: an emulator bug")
+    if problems:
+        raise EmulatorError(f"{len(problems)} cell(s) differ from {expect}")
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
