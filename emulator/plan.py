@@ -190,6 +190,8 @@ def _views(topology: Topology) -> Views:
                 v6 = dst.ipv6
             else:
                 v4, v6 = dst.ip, dst.ipv6
+            if src.ipv6 is None:    # a node without IPv6 cannot use an IPv6 address
+                v6 = None
             for family, address in ((4, v4), (6, v6)):
                 if address is not None:
                     views.append((src.name, dst.name, family, str(address)))

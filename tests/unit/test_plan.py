@@ -198,3 +198,10 @@ def test_render_mentions_every_namespace_and_queue() -> None:
     text = plan.render()
     assert all(ns.name in text for ns in plan.namespaces)
     assert "queue 3: db on eni-db" in text and "*mangle" in text
+
+
+def test_nodes_without_ipv6_get_no_ipv6_names() -> None:
+    plan = build_plan(topo(internet=(InternetHost("stranger", IPv4Address("198.51.100.7")),)))
+    assert plan.address("stranger", "alb", 6) is None
+    assert "fd00:10:0:1::10" not in plan.namespace("stranger").hosts
+    assert "fd00:10:0:1::10\talb" in plan.namespace("alb").hosts
