@@ -1,8 +1,9 @@
 """Session guard for the integration tests: whatever the suite creates is gone at the end, and
 the root namespace's links, routes and firewall are exactly as before.
 
-Labs other people run at the same time are left alone: only `sgemu-*` objects that appear
-during the session count.
+Labs other people run on this machine at the same time are left alone: only objects of the
+suite's own labs count (names starting with TEST_LABS; reach.topology enforces `it-`), and only
+those that appear during the session.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import pytest
 
 from emulator.lab.state import NETNS_ETC, RUN_DIR
 
+TEST_LABS = ("it-", "svctest", "probe-")     # lab names of this suite (probe-: front-end detection)
+
 
 def _out(argv: list[str]) -> str:
     if shutil.which(argv[0]) is None:
@@ -26,12 +29,13 @@ def _out(argv: list[str]) -> str:
 
 
 def _sgemu_objects() -> set[str]:
+    ours = tuple(f"sgemu-{lab}" for lab in TEST_LABS)
     names = {f"netns {e['name']}" for e in json.loads(_out(["ip", "-j", "netns", "list"]) or "[]")
-             if e["name"].startswith("sgemu-")}
+             if e["name"].startswith(ours)}
     if NETNS_ETC.is_dir():
-        names |= {f"file {p}" for p in NETNS_ETC.glob("sgemu-*")}
+        names |= {f"file {p}" for p in NETNS_ETC.iterdir() if p.name.startswith(ours)}
     if RUN_DIR.is_dir():
-        names |= {f"state {p}" for p in RUN_DIR.iterdir()}
+        names |= {f"state {p}" for p in RUN_DIR.iterdir() if p.name.startswith(TEST_LABS)}
     return names
 
 

@@ -20,6 +20,7 @@ PROBE_TIMEOUT = 1.5
 
 def topology(path: Path, name: str) -> Topology:
     """A topology file loaded under a test-only lab name (so it never clashes with a user's lab)."""
+    assert name.startswith("it-"), "test labs are named it-*: the session guard watches that prefix"
     return dataclasses.replace(load(str(path)).topology, name=name)
 
 
