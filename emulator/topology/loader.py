@@ -49,6 +49,7 @@ def load(path: str | os.PathLike) -> Loaded:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise TopologyError([f"{where}: {exc.problem or exc.context}; {YAML_ALLOWED}"]) from None
-    except (yaml.YAMLError, RecursionError) as exc:
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
+        # PyYAML lets a bad typed scalar escape as ValueError (`2001-13-45`, `!!int x`).
         raise TopologyError([f"{source}: not valid YAML ({exc}); {YAML_ALLOWED}"]) from None
     return parse(data, source, default_name(source))
