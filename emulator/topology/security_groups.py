@@ -23,6 +23,7 @@ class _Declared:
     path: str
     name: str | None
     id: str
+    description: str
     fields: dict[str, object]
 
 
@@ -69,14 +70,13 @@ def parse_security_groups(p: Problems, value: object, dual_stack: bool,
             egress = parse_rules(p, d.fields["egress"], key(d.path, "egress"), Direction.EGRESS, d.id, ctx)
         else:
             egress = default_egress(d.id, dual_stack, options)
-        description = d.fields.get("description", "")
-        if d.name is not None and isinstance(description, str):
-            groups.append(SecurityGroup(d.name, d.id, description, ingress, egress))
+        if d.name is not None:
+            groups.append(SecurityGroup(d.name, d.id, d.description, ingress, egress))
     return tuple(groups)
 
 
 def _declare(p: Problems, items: list[object]) -> list[_Declared]:
-    """First pass: names, ids and descriptions, all unique; rules come once every SG is known."""
+    """First pass: names, ids and descriptions (names and ids unique); rules come once every SG is known."""
     declared: list[_Declared] = []
     names: dict[str, str] = {}
     ids: dict[str, str] = {}
@@ -86,10 +86,9 @@ def _declare(p: Problems, items: list[object]) -> list[_Declared]:
         if fields is None:
             continue
         name = _name(p, fields["name"], key(path, "name"), names) if "name" in fields else None
-        if "description" in fields and aws_text(p, fields["description"], key(path, "description")) is None:
-            fields["description"] = None
+        description = aws_text(p, fields["description"], key(path, "description")) if "description" in fields else ""
         sg_id = _id(p, fields, path, name, ids)
-        declared.append(_Declared(path, name, sg_id, fields))
+        declared.append(_Declared(path, name, sg_id, description or "", fields))
     return declared
 
 
