@@ -121,7 +121,7 @@ def _private_ip(p: Problems, fields: dict[str, object], path: str, subnet: Subne
     addr = addresses.address(p, fields["private_ip"], where, 4)
     if addr is None or subnet is None:
         return None
-    usable = f"use an address from {subnet.cidr.network_address + 4} to {subnet.cidr.broadcast_address - 1}"
+    usable = f"use an address from {addresses.first_usable(subnet.cidr)} to {subnet.cidr.broadcast_address - 1}"
     if addr not in subnet.cidr:
         p.error(where, f"{addr} is not inside subnet '{subnet.name}' ({subnet.cidr})", usable)
     elif addresses.subnet_reserved(subnet.cidr, addr):
@@ -173,7 +173,7 @@ def outside_vpc(p: Problems, addr: IPAddress, path: str, vpc: Vpc | None) -> boo
     if block is not None and addr in block:
         p.error(path, f"{addr} is inside the VPC ({block})", allowed)
         return False
-    return vpc is not None
+    return vpc is not None   # without a valid VPC (already reported) nothing more can be checked
 
 
 def _security_groups(p: Problems, fields: dict[str, object], path: str, groups: tuple[SecurityGroup, ...],
