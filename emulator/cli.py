@@ -101,9 +101,12 @@ def up(file: str, detach: bool) -> None:
     """Build the lab and enforce its SGs (root). In the foreground until Ctrl-C, then tears down."""
     from .lab import lab
     status = lab.up(_load(file).topology, progress=lambda msg: err_console.print(f"[dim]{escape(msg)}[/dim]"))
-    console.print(f"lab {status.lab} is up: {len(status.nodes)} nodes, engine pid {status.engine.pid}")
+    from .render import lab_table, try_commands
+    console.print(lab_table(status))
+    for line in try_commands(status):
+        console.print(escape(line))
     if not detach:
-        console.print("Ctrl-C tears it down")
+        console.print("[bold]lab is up; Ctrl-C tears it down[/bold]")
         lab.wait_foreground(status.lab)
 
 
@@ -135,8 +138,9 @@ def status(name: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([asdict(s) for s in statuses], default=str))
     else:
-        for line in (line for s in statuses for line in s.lines()):
-            console.print(escape(line))
+        from .render import lab_table
+        for one in statuses:
+            console.print(lab_table(one))
         if not statuses:
             console.print("no lab is running")
 
@@ -232,6 +236,51 @@ def matrix(file: str | None, static: bool, name: str | None, ports: str, proto: 
         raise EmulatorError(f"{len(bugs)} probe(s) disagree with the engine's prediction: an emulator bug")
     if problems:
         raise EmulatorError(f"{len(problems)} cell(s) differ from {expect}")
+
+
+def _imported(result, output: str | None, command: list[str]) -> None:
+    """Write (or print) an imported topology; what could not be carried over goes to stderr."""
+    import shlex
+    from .importers import render, write
+    for line in (*result.skipped, *result.loaded.warnings):
+        err_console.print(f"warning: {escape(line)}", style="yellow")
+    if output is None:
+        click.echo(render(result, shlex.join(command)), nl=False)
+        return
+    write(result, output, shlex.join(command))
+    t = result.loaded.topology
+    err_console.print(f"wrote {output}: {len(t.subnets)} subnets, {len(t.security_groups)} security groups, "
+                      f"{len(t.instances)} instances; {len(result.skipped)} item(s) not carried over "
+                      "(listed at the top of the file)")
+
+
+def _lab_name(output: str | None) -> str:
+    from .topology.loader import default_name
+    return default_name(output) if output else "imported"
+
+
+@cli.group(name="import")
+def import_() -> None:
+    """Turn real AWS configurations into topology files (no root needed)."""
+
+
+@import_.command(name="aws")
+@click.option("--security-groups", "security_groups", multiple=True, required=True, type=click.Path(dir_okay=False),
+              help="`aws ec2 describe-security-groups` or `describe-security-group-rules` JSON (repeatable).")
+@click.option("--instances", type=click.Path(dir_okay=False), help="`aws ec2 describe-instances` JSON.")
+@click.option("--subnets", type=click.Path(dir_okay=False), help="`aws ec2 describe-subnets` JSON.")
+@click.option("--vpcs", type=click.Path(dir_okay=False), help="`aws ec2 describe-vpcs` JSON.")
+@click.option("--vpc", "vpc_id", help="The VPC to import when the inputs span several.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Topology file to write (default: stdout).")
+def import_aws_(security_groups: tuple[str, ...], instances: str | None, subnets: str | None, vpcs: str | None,
+                vpc_id: str | None, output: str | None) -> None:
+    """Import AWS CLI JSON (security groups, instances, subnets, VPCs) as a topology."""
+    from .importers import import_aws
+    result = import_aws(security_groups, instances, subnets, vpcs, _lab_name(output), vpc_id)
+    command = ["sgemu", "import", "aws", *(a for f in security_groups for a in ("--security-groups", f))]
+    for flag, value in (("--instances", instances), ("--subnets", subnets), ("--vpcs", vpcs), ("--vpc", vpc_id)):
+        command += [flag, value] if value else []
+    _imported(result, output, command)
 
 
 def main() -> None:

@@ -1,0 +1,91 @@
+"""What an importer read, before it becomes a topology: AWS's objects, keyed the way the source keys them.
+
+A key is an AWS id (sg-…, subnet-…, i-…) or, in a Terraform plan where the id is not known yet, the
+resource's address (aws_security_group.web). References between objects use these keys.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ImportedRule:
+    """One permission with exactly one peer, as AWS writes it (FromPort/ToPort carry ICMP type/code)."""
+
+    direction: str                     # ingress | egress
+    protocol: str                      # tcp, udp, icmp, icmpv6, -1, all or a number, as written
+    from_port: int | None
+    to_port: int | None
+    where: str                         # file and JSON path, for the report
+    cidr: str | None = None
+    group: str | None = None           # key of the referenced SG
+    description: str = ""
+    not_carried: str | None = None     # why the importer already knows it cannot carry it
+
+
+@dataclass
+class ImportedGroup:
+    key: str
+    name: str | None
+    where: str
+    vpc: str | None = None
+    description: str = ""
+    ingress: list[ImportedRule] = field(default_factory=list)
+    egress: list[ImportedRule] = field(default_factory=list)
+    has_rules: bool = True             # False: only seen attached to an instance, rules unknown
+
+
+@dataclass(frozen=True)
+class ImportedVpc:
+    key: str
+    cidr: str | None
+    where: str
+    ipv6_cidr: str | None = None
+    extra_cidrs: tuple[str, ...] = ()  # secondary IPv4 blocks
+
+
+@dataclass(frozen=True)
+class ImportedSubnet:
+    key: str
+    where: str
+    vpc: str | None = None
+    cidr: str | None = None
+    ipv6_cidr: str | None = None
+    name: str | None = None            # Name tag
+
+
+@dataclass(frozen=True)
+class ImportedInstance:
+    key: str
+    where: str
+    name: str | None = None            # Name tag
+    vpc: str | None = None
+    subnet: str | None = None
+    private_ip: str | None = None
+    public_ip: str | None = None
+    ipv6: str | None = None
+    groups: tuple[str, ...] = ()       # SG keys, primary ENI
+
+
+@dataclass
+class Inventory:
+    """Everything read from the inputs, plus what the reader already knows it cannot carry over."""
+
+    sources: list[str] = field(default_factory=list)
+    groups: dict[str, ImportedGroup] = field(default_factory=dict)
+    vpcs: dict[str, ImportedVpc] = field(default_factory=dict)
+    subnets: dict[str, ImportedSubnet] = field(default_factory=dict)
+    instances: list[ImportedInstance] = field(default_factory=list)
+    instances_given: bool = False      # instance data was read (even if it held none)
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def group(self, key: str, name: str | None, where: str, vpc: str | None = None) -> ImportedGroup:
+        """The group with that key, created (rules unknown) on first sight."""
+        found = self.groups.get(key)
+        if found is None:
+            found = self.groups[key] = ImportedGroup(key, name, where, vpc, has_rules=False)
+        else:
+            found.name = found.name or name
+            found.vpc = found.vpc or vpc
+        return found
