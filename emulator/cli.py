@@ -14,7 +14,8 @@ from .errors import EmulatorError, TopologyError
 from .render import OUTCOME_STYLE, warnings_text
 from .topology import Loaded, load
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped output (scripts, CI logs) gets wide tables instead of truncated cells.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -172,6 +173,19 @@ def probe(name: str | None, src: str, dst: str, port: int, proto: str, timeout: 
     outcome = attempt(lab.resolve_lab(name), src, dst, port, proto, timeout, ipv6)
     click.echo(outcome)
     sys.exit(EXIT_STATUS[outcome])
+
+
+@cli.command()
+def doctor() -> None:
+    """Check this machine: root, tools, kernel NFQUEUE, a working iptables front end, leftovers."""
+    from .lab.doctor import checks
+    failed = False
+    for check in checks():
+        mark = "[green]ok[/]  " if check.ok else ("[red]FAIL[/]" if check.required else "[yellow]warn[/]")
+        failed |= check.required and not check.ok
+        console.print(f"{mark} {check.name:<22} {escape(check.detail)}")
+    if failed:
+        raise EmulatorError("some required checks failed (see above)")
 
 
 def _ports(text: str) -> tuple[int, ...]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.markup import escape
+from rich.table import Table
 
 if TYPE_CHECKING:
     from .explain import Explanation, Hop
@@ -47,3 +49,37 @@ def explanation_text(e: "Explanation") -> Iterator[str]:
         yield f"note: {escape(note)}"
     style = OUTCOME_STYLE[e.outcome]
     yield f"outcome: [{style}]{e.outcome}[/{style}] ({escape(_named(e.why, e.groups))})"
+
+
+def lab_table(status) -> Table:
+    """A running lab's nodes: addresses and SGs (`status` is lab.LabStatus)."""
+    engine = status.engine
+    health = (f"engine up (pid {engine.pid}), {engine.counters.get('accepted', 0)} accepted, "
+              f"{engine.counters.get('dropped', 0)} dropped") if engine.alive else \
+        "[red bold]engine DOWN[/]: traffic is blocked (fail closed); `sgemu down`, then `sgemu up` again"
+    table = Table(title=f"lab {status.lab}: {health}; hooks via {status.frontend}", title_justify="left",
+                  box=box.SIMPLE_HEAD)
+    for column in ("node", "kind", "private IP", "public IP", "IPv6", "security groups"):
+        table.add_column(column)
+    for n in status.nodes:
+        table.add_row(n.name, n.kind, n.private_ip or "", n.public_ip or "", n.ipv6 or "",
+                      ", ".join(n.security_groups))
+    return table
+
+
+def try_commands(status) -> Iterator[str]:
+    """A few commands worth running against the lab just built."""
+    instances = [n for n in status.nodes if n.kind == "instance"]
+    outside = [n for n in status.nodes if n.kind == "internet"]
+    public = [n for n in instances if n.public_ip]
+    src = outside[0].name if outside and public else (instances[0].name if instances else None)
+    dst = (public or instances[1:] or instances)[0].name if instances else None
+    yield "try:"
+    yield f"  sgemu status --lab {status.lab}"
+    if src and dst and src != dst:
+        yield f"  sgemu probe {src} {dst} --port 80"
+        yield f"  sgemu exec {src} -- curl -s -m 3 http://{dst}/"
+    if instances:
+        yield f"  sgemu exec {instances[0].name} -- ip -br addr"
+    yield "  sgemu matrix --ports 22,80,443"
+    yield f"  sgemu down --lab {status.lab}"

@@ -1,0 +1,19 @@
+"""`sgemu doctor` on this machine: every required check passes and the front end is named."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
+
+
+def test_doctor_passes_and_names_the_front_end():
+    done = subprocess.run([sys.executable, "-m", "emulator.cli", "doctor"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = next(l for l in done.stdout.splitlines() if "iptables front end" in l)
+    assert line.startswith("ok") and ("iptables-nft" in line or "iptables-legacy" in line)
+    assert not [l for l in done.stdout.splitlines() if l.startswith("FAIL")]
