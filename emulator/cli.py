@@ -297,6 +297,24 @@ def import_aws_(security_groups: tuple[str, ...], instances: str | None, subnets
     _imported(result, output, command)
 
 
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["aws", "yaml"]), default="aws", show_default=True,
+              help="aws: describe-security-groups JSON; yaml: the topology file, normalised.")
+def export(file: str | None, fmt: str) -> None:
+    """Print a topology's security groups as AWS JSON (or the topology as YAML)."""
+    if file is None:
+        raise click.UsageError("give the topology FILE to export")
+    topology = _load(file).topology
+    if fmt == "aws":
+        from .importers.export import describe_security_groups
+        click.echo(json.dumps(describe_security_groups(topology), indent=4))
+    else:
+        import yaml
+        from .topology import dump
+        click.echo(yaml.safe_dump(dump(topology), sort_keys=False, default_flow_style=None, width=120), nl=False)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
