@@ -315,6 +315,37 @@ def export(file: str | None, fmt: str) -> None:
         click.echo(yaml.safe_dump(dump(topology), sort_keys=False, default_flow_style=None, width=120), nl=False)
 
 
+GRAPH_SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid",
+                  ".md": "mermaid"}
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="lab.svg, lab.png, lab.pdf, lab.dot or lab.mmd.")
+@click.option("--format", "fmt", type=click.Choice(["svg", "png", "pdf", "dot", "mermaid"]),
+              help="Default: from the -o suffix, else dot text on stdout.")
+def graph(file: str, output: str | None, fmt: str | None) -> None:
+    """Draw the lab: subnets, instances with their SGs, internet hosts, arrows for allowed flows."""
+    from pathlib import Path
+    from . import graph as drawing
+    topology = _load(file).topology
+    fmt = fmt or (GRAPH_SUFFIXES.get(Path(output).suffix.lower(), "svg") if output else "dot")
+    if fmt in ("dot", "mermaid"):
+        text = drawing.to_dot(topology) if fmt == "dot" else drawing.to_mermaid(topology)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            Path(output).write_text(text, encoding="utf-8")
+        return
+    from .lab.graphviz import render
+    picture = render(drawing.to_dot(topology), fmt)
+    if output is None:
+        click.get_binary_stream("stdout").write(picture)
+    else:
+        Path(output).write_bytes(picture)
+        err_console.print(f"wrote {output}")
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
     try:

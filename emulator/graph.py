@@ -1,0 +1,194 @@
+"""`sgemu graph`: the lab as a picture. Subnets are boxes inside the VPC, instances show their addresses
+and SGs, internet hosts sit outside, and an arrow src -> dst carries the ports that both src's egress
+and dst's ingress allow (computed statically from the rules, per address family)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import (ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ALL, PROTO_ICMP, PROTO_ICMPV6, Direction,
+                    Instance, InternetHost, IPAddress, Rule, Topology, protocol_name)
+
+Ranges = tuple[tuple[int, int], ...]
+Allowed = dict[int, Ranges]            # protocol (PROTO_ALL = everything) -> port or ICMP-type ranges
+FULL: Ranges = ((0, 65535),)
+ICMP_ALL: Ranges = ((0, 255),)
+
+
+@dataclass(frozen=True)
+class Flow:
+    src: str
+    dst: str
+    label: str                         # "tcp 80, 443", "all traffic", "tcp 22 | IPv6: tcp 22, icmpv6"
+
+
+def _merge(ranges: list[tuple[int, int]]) -> Ranges:
+    out: list[tuple[int, int]] = []
+    for low, high in sorted(ranges):
+        if out and low <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], high))
+        else:
+            out.append((low, high))
+    return tuple(out)
+
+
+def _intersect(a: Ranges, b: Ranges) -> Ranges:
+    return _merge([(max(x[0], y[0]), min(x[1], y[1])) for x in a for y in b if max(x[0], y[0]) <= min(x[1], y[1])])
+
+
+def _span(rule: Rule) -> Ranges:
+    if rule.protocol in PORTED_PROTOCOLS:
+        return ((rule.ports.low, rule.ports.high),) if rule.ports is not None else FULL
+    if rule.protocol in ICMP_PROTOCOLS:
+        return ICMP_ALL if rule.icmp_type == -1 else ((rule.icmp_type, rule.icmp_type),)
+    return FULL
+
+
+def allowed(topology: Topology, instance: Instance, direction: Direction, remote: IPAddress) -> Allowed:
+    """What the union of the instance's SGs allows to/from `remote` in that direction."""
+    found: dict[int, list[tuple[int, int]]] = {}
+    for sg_id in instance.security_groups:
+        for rule in topology.sg(sg_id).rules(direction):
+            if rule.cidr is not None:
+                matches = rule.cidr.version == remote.version and remote in rule.cidr
+            else:
+                matches = any(remote in m.addresses for m in topology.members(str(rule.group)))
+            if matches:
+                found.setdefault(rule.protocol, []).extend(_span(rule))
+    return {proto: _merge(ranges) for proto, ranges in found.items()}
+
+
+def _both(a: Allowed | None, b: Allowed, version: int) -> Allowed:
+    """What both sides allow; `a` None means no SG on that side (an internet host)."""
+    if a is None:
+        both = dict(b)
+    elif PROTO_ALL in a and PROTO_ALL in b:
+        both = {PROTO_ALL: FULL}
+    else:
+        both = {}
+        for proto in {*a, *b} - {PROTO_ALL}:
+            full = ICMP_ALL if proto in ICMP_PROTOCOLS else FULL
+            mine = a.get(proto, full if PROTO_ALL in a else ())
+            theirs = b.get(proto, full if PROTO_ALL in b else ())
+            if common := _intersect(mine, theirs):
+                both[proto] = common
+    wrong_icmp = PROTO_ICMPV6 if version == 4 else PROTO_ICMP
+    return {p: r for p, r in both.items() if p != wrong_icmp}
+
+
+def describe(flow: Allowed, version: int) -> str:
+    if PROTO_ALL in flow:
+        return "all traffic"
+    parts = []
+    for proto in sorted(flow, key=lambda p: (PORTED_PROTOCOLS + ICMP_PROTOCOLS + (p,)).index(p)):
+        ranges = flow[proto]
+        if proto in PORTED_PROTOCOLS:
+            ports = ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges)
+            parts.append(f"{protocol_name(proto)} {'all ports' if ranges == FULL else ports}")
+        elif proto in ICMP_PROTOCOLS:
+            types = "" if ranges == ICMP_ALL else " type " + ", ".join(
+                str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges)
+            parts.append(f"{protocol_name(proto)}{types}")
+        else:
+            parts.append(f"protocol {proto}")
+    return ", ".join(parts)
+
+
+def _addresses(src: Instance | InternetHost, dst: Instance, version: int) -> tuple[IPAddress, IPAddress] | None:
+    """(src as dst's ENI sees it, dst as src's egress sees it): private inside the VPC; from the
+    internet only through dst's public IP (IPv4) or its IPv6 address."""
+    if version == 6:
+        s = src.ipv6
+        return (s, dst.ipv6) if s is not None and dst.ipv6 is not None else None
+    if isinstance(src, Instance):
+        return src.private_ip, dst.private_ip
+    return (src.ip, dst.private_ip) if src.ip is not None and dst.public_ip is not None else None
+
+
+def flows(topology: Topology) -> list[Flow]:
+    """Every (node, instance) pair with something allowed both ways out of src and into dst."""
+    out = []
+    for src in (*topology.internet, *topology.instances):
+        for dst in topology.instances:
+            if dst is src:
+                continue
+            labels = {}
+            for version in (4, 6):
+                ends = _addresses(src, dst, version)
+                if ends is None:
+                    continue
+                out_of_src = allowed(topology, src, Direction.EGRESS, ends[1]) if isinstance(src, Instance) else None
+                both = _both(out_of_src, allowed(topology, dst, Direction.INGRESS, ends[0]), version)
+                if both:
+                    labels[version] = describe(both, version)
+            if labels:
+                v4, v6 = labels.get(4), labels.get(6)
+                label = v4 if v6 is None or v6 == v4 else f"IPv6: {v6}" if v4 is None else f"{v4} | IPv6: {v6}"
+                out.append(Flow(src.name, dst.name, label))  # type: ignore[arg-type]
+    return out
+
+
+def _instance_lines(topology: Topology, i: Instance) -> list[str]:
+    addresses = " / ".join(str(a) for a in (i.private_ip, i.public_ip, i.ipv6) if a is not None)
+    return [i.name, addresses, ", ".join(topology.sg(g).name for g in i.security_groups)]
+
+
+def _host_lines(h: InternetHost) -> list[str]:
+    return [h.name, " / ".join(str(a) for a in h.addresses)]
+
+
+def _dot_text(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(topology: Topology) -> str:
+    """Graphviz source: `dot -Tsvg` draws it."""
+    def label(lines: list[str]) -> str:
+        return _dot_text("\n".join(lines)).replace("\n", "\\n")
+    out = [f"digraph {_dot_text(topology.name)} {{", "  rankdir=LR;", "  compound=true;",
+           '  graph [fontname="Helvetica"];', '  node [fontname="Helvetica", fontsize=11];',
+           '  edge [fontname="Helvetica", fontsize=10];']
+    if topology.internet:
+        out += ["  subgraph cluster_internet {", '    label="internet"; style=dashed;']
+        out += [f"    {_dot_text(h.name)} [shape=ellipse, label={label(_host_lines(h))}];" for h in topology.internet]
+        out.append("  }")
+    cidrs = " ".join(str(c) for c in (topology.vpc.cidr, topology.vpc.ipv6_cidr) if c is not None)
+    out += ["  subgraph cluster_vpc {", f"    label={_dot_text(f'VPC {topology.name} {cidrs}')}; style=bold;"]
+    for index, subnet in enumerate(topology.subnets):
+        members = [i for i in topology.instances if i.subnet == subnet.name]
+        blocks = " ".join(str(c) for c in (subnet.cidr, subnet.ipv6_cidr) if c is not None)
+        out += [f"    subgraph cluster_subnet_{index} {{",
+                f"      label={_dot_text(f'{subnet.name} {blocks}')}; style=rounded;"]
+        out += [f"      {_dot_text(i.name)} [shape=box, label={label(_instance_lines(topology, i))}];" for i in members]
+        if not members:
+            out.append(f'      "empty subnet {index}" [shape=plaintext, label="(no instances)"];')
+        out.append("    }")
+    out.append("  }")
+    out += [f"  {_dot_text(f.src)} -> {_dot_text(f.dst)} [label={_dot_text(f.label)}];" for f in flows(topology)]
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _mermaid_text(lines: list[str]) -> str:
+    return '"' + "<br/>".join(line.replace('"', "#quot;") for line in lines if line) + '"'
+
+
+def to_mermaid(topology: Topology) -> str:
+    """A Mermaid flowchart (GitHub renders it in Markdown)."""
+    ids = {n.name: f"n{k}" for k, n in enumerate((*topology.internet, *topology.instances))}
+    out = ["flowchart LR"]
+    if topology.internet:
+        out.append('  subgraph internet["internet"]')
+        out += [f"    {ids[h.name]}([{_mermaid_text(_host_lines(h))}])" for h in topology.internet]
+        out.append("  end")
+    out.append(f"  subgraph vpc[{_mermaid_text([f'VPC {topology.name} {topology.vpc.cidr}'])}]")
+    for index, subnet in enumerate(topology.subnets):
+        out.append(f"    subgraph s{index}[{_mermaid_text([f'{subnet.name} {subnet.cidr}'])}]")
+        out += [f"      {ids[i.name]}[{_mermaid_text(_instance_lines(topology, i))}]"
+                for i in topology.instances if i.subnet == subnet.name]
+        out.append("    end")
+    out.append("  end")
+    out += [f"  {ids[f.src]} -->|{_mermaid_text([f.label])}| {ids[f.dst]}" for f in flows(topology)]
+    return "\n".join(out) + "\n"
+
+
+__all__ = ["Flow", "allowed", "describe", "flows", "to_dot", "to_mermaid"]
