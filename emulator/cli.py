@@ -346,6 +346,17 @@ def graph(file: str, output: str | None, fmt: str | None) -> None:
         err_console.print(f"wrote {output}")
 
 
+@import_.command(name="terraform")
+@click.argument("plan_or_state", type=click.Path(dir_okay=False))
+@click.option("--vpc", "vpc_id", help="The VPC (id or resource address) when the configuration has several.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Topology file to write (default: stdout).")
+def import_terraform_(plan_or_state: str, vpc_id: str | None, output: str | None) -> None:
+    """Import `terraform show -json` output (a plan or a state) as a topology."""
+    from .importers import import_terraform
+    result = import_terraform(plan_or_state, _lab_name(output), vpc_id)
+    _imported(result, output, ["sgemu", "import", "terraform", plan_or_state, *(["--vpc", vpc_id] if vpc_id else [])])
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
