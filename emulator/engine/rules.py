@@ -50,8 +50,7 @@ def _ranges(rule: Rule) -> tuple[int, int, int, int]:
 
 
 def _is_all_ports(rule: Rule) -> bool:
-    return rule.protocol == PROTO_ALL or rule.protocol not in PORTED_PROTOCOLS + ICMP_PROTOCOLS \
-        or _ranges(rule) == (*_FULL, *_FULL)
+    return _ranges(rule) == (*_FULL, *_FULL)
 
 
 class CompiledRules:

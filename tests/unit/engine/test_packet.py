@@ -246,3 +246,34 @@ def test_build_matches_parse():
     built = Packet.build(6, A6, B6, 17, sport=5, dport=6, length=48)
     got = parsed(IPv6(src=A6, dst=B6) / UDP(sport=5, dport=6))
     assert [getattr(built, s) for s in Packet.__slots__] == [getattr(got, s) for s in Packet.__slots__]
+
+
+# --- zero and odd lengths ---------------------------------------------------------------------
+
+def test_ipv4_total_length_zero_is_malformed():
+    data = bytearray(_v4_tcp())
+    data[2:4] = b"\x00\x00"
+    assert parse(bytes(data)) == "bad IPv4 total length"
+
+
+def test_ipv6_payload_length_zero_uses_the_bytes_given():
+    data = bytearray(bytes(IPv6(src=A6, dst=B6) / UDP(sport=9, dport=10)))
+    data[4:6] = b"\x00\x00"
+    p = parse(bytes(data))
+    assert isinstance(p, Packet) and (p.dport, p.length) == (10, 48)
+
+
+def test_ipv6_with_nothing_after_the_header():
+    p = parse(bytes(IPv6(src=A6, dst=B6, nh=17, plen=0)))
+    assert p == "truncated UDP header"
+
+
+def test_zero_length_payloads_parse():
+    assert parsed(IP(src=A4, dst=B4) / UDP(sport=1, dport=2)).length == 28
+    assert parsed(IP(src=A4, dst=B4, proto=47)).length == 20
+
+
+def test_inner_header_of_icmp_error_may_be_cut_short():
+    original = bytes(IP(src=A4, dst=B4) / UDP(sport=7, dport=8))[:22]   # two bytes of UDP: not both ports
+    p = parsed(IP(src=B4, dst=A4) / ICMP(type=3, code=3) / Raw(original))
+    assert p.inner is not None and (p.inner.proto, p.inner.sport, p.inner.dport) == (17, 0, 0)

@@ -1,10 +1,11 @@
 """Reference section 7: the scenarios the engine alone decides (T, W, P, R), through parse and
 two firewalls joined by a fake link."""
 import pytest
-from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror
+from scapy.layers.inet import ICMP, IP, TCP, IPerror, UDPerror
 from scapy.packet import Raw
 
 from emulator.engine.conntrack import UDP_SINGLE, UDP_STREAM
+from emulator.engine.packet import parse
 from emulator.engine.verdict import (CONNTRACK_ALLOWANCE_EXCEEDED, ENI_SG_RULES_MISMATCH,
                                      INFRASTRUCTURE, OTHER_PROTO_600S_WINDOW, RELATED_ICMP,
                                      RULE_MATCH, TRACKED_FLOW, TRACKED_RESPONSE,
@@ -82,7 +83,6 @@ def test_t6_alb_to_db_dropped_at_alb_egress_and_db_ingress():
     assert net.fw("alb").counters[ENI_SG_RULES_MISMATCH] == 1
     # Even if alb's egress allowed it, db's ingress refuses a non-App-SG source.
     packet = tcp("10.0.1.10", "10.0.3.10", 40000, 3306)
-    from emulator.engine.packet import parse
     assert net.fw("db").decide(parse(packet), Direction.INGRESS, net.now).reason == ENI_SG_RULES_MISMATCH
 
 
