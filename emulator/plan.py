@@ -21,6 +21,8 @@ IGW_PREFIX = "igw-"            # fabric end of an internet host's veth
 IGW_GATEWAY_V4 = IPv4Address("169.254.0.1")   # next hop of internet hosts; never routed
 LINK_GATEWAY_V6 = IPv6Address("fe80::1")      # next hop of every IPv6 node
 HAIRPIN_MARK = 0x1             # skb mark bit: instance -> public IP of another instance
+OFFLOAD_MARK = 0x2             # connmark bit: the engine hands the flow's later packets to the kernel
+PULLBACK_MARK = 0x4            # skb mark bit on a verdict: clear OFFLOAD_MARK, the engine wants the flow back
 ND_TYPES = (133, 134, 135, 136, 137)          # RS, RA, NS, NA, redirect: infrastructure
 Views = tuple[tuple[str, str, int, str], ...]
 
@@ -159,7 +161,9 @@ def device_names(prefix: str, names: list[str], taken: set[str]) -> dict[str, st
     return result
 
 
-def build_plan(topology: Topology) -> LabPlan:
+def build_plan(topology: Topology, enforce: bool = True) -> LabPlan:
+    """`enforce=False` leaves out every NFQUEUE hook: the same lab with no SG at all (the
+    benchmark's baseline)."""
     lab = topology.name
     fabric_ns = namespace_name(lab, FABRIC_NODE)
     taken: set[str] = set()
@@ -172,7 +176,7 @@ def build_plan(topology: Topology) -> LabPlan:
     veths = tuple(Veth(eni_dev[i.name], namespace_name(lab, i.name)) for i in topology.instances) + \
         tuple(Veth(igw_dev[h.name], namespace_name(lab, h.name)) for h in topology.internet)
     fabric = _fabric_ns(topology, fabric_ns, eni_dev, igw_dev)
-    rulesets = _rulesets(topology, enis)
+    rulesets = _rulesets(topology, enis, enforce)
     return LabPlan(lab, fabric, nodes, veths, enis, rulesets, views)
 
 
@@ -239,6 +243,9 @@ def _fabric_ns(topology: Topology, name: str, eni_dev: dict[str, str],
     sysctls: list[tuple[str, str]] = [
         ("net.ipv4.ip_forward", "1"), ("net.ipv6.conf.all.forwarding", "1"),
         ("net.ipv4.conf.all.rp_filter", "0"), ("net.ipv4.conf.default.rp_filter", "0")]
+    if topology.options.offload:
+        # Offloaded flows are seen through the kernel's per-connection counters.
+        sysctls.append(("net.netfilter.nf_conntrack_acct", "1"))
     for inst in topology.instances:
         dev = eni_dev[inst.name]
         addresses.append(Address(f"{topology.subnet(inst.subnet).router_ip}/32", dev))
@@ -279,8 +286,23 @@ def _queue_rules(enis: tuple[Eni, ...]) -> tuple[list[str], list[str]]:
     return pre, post
 
 
-def _rulesets(topology: Topology, enis: tuple[Eni, ...]) -> tuple[Ruleset, ...]:
-    pre, post = _queue_rules(enis)
+def _offload_rules() -> dict[str, list[str]]:
+    """Kernel fast path for flows the engine marked (OFFLOAD_MARK on the connection): their
+    packets skip the queues, except SYN/FIN/RST, which the engine's state machine must see.
+    The engine marks a flow through the verdict's packet mark; mangle FORWARD copies it to
+    the connection (it runs after the egress queue of PREROUTING)."""
+    offload, pullback = f"0x{OFFLOAD_MARK:x}", f"0x{PULLBACK_MARK:x}"
+    fast = f"-p tcp --tcp-flags FIN,SYN,RST NONE -m connmark --mark {offload}/{offload} -j ACCEPT"
+    return {"PREROUTING": [f"-A PREROUTING -i {ENI_PREFIX}+ {fast}"],
+            "POSTROUTING": [f"-A POSTROUTING -o {ENI_PREFIX}+ {fast}"],
+            "FORWARD": [f"-A FORWARD -m mark --mark {offload}/{offload} -j CONNMARK --set-xmark {offload}/{offload}",
+                        f"-A FORWARD -m mark --mark {pullback}/{pullback} -j CONNMARK --set-xmark 0x0/{offload}"]}
+
+
+def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -> tuple[Ruleset, ...]:
+    pre, post = _queue_rules(enis) if enforce else ([], [])
+    fast = _offload_rules() if enforce and topology.options.offload else \
+        {"PREROUTING": [], "POSTROUTING": [], "FORWARD": []}
     eni_wild, igw_wild = ENI_PREFIX + "+", IGW_PREFIX + "+"
     public = [i for i in topology.instances if i.public_ip is not None]
     private_only = [i for i in topology.instances if i.public_ip is None]
@@ -292,9 +314,12 @@ def _rulesets(topology: Topology, enis: tuple[Eni, ...]) -> tuple[Ruleset, ...]:
     mangle4 = ["-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
                *(f"-A PREROUTING -i {eni_wild} -d {i.public_ip}/32 -j CONNMARK --set-xmark {mark}"
                  for i in public),
+               *fast["PREROUTING"],
                *pre,
+               *fast["FORWARD"],
                "-A POSTROUTING -m addrtype --src-type LOCAL -j RETURN",
                f"-A POSTROUTING -m connmark --mark {mark} -j MARK --set-xmark {mark}",
+               *fast["POSTROUTING"],
                *post]
     nat4 = [*(f"-A PREROUTING -d {i.public_ip}/32 -j DNAT --to-destination {i.private_ip}"
               for i in public),
@@ -320,11 +345,14 @@ def _rulesets(topology: Topology, enis: tuple[Eni, ...]) -> tuple[Ruleset, ...]:
                "-A PREROUTING -d fe80::/10 -j RETURN",
                "-A PREROUTING -d ff00::/8 -j RETURN",
                "-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
+               *fast["PREROUTING"],
                *pre,
+               *fast["FORWARD"],
                *(r for r in infra6 if r.startswith("-A POSTROUTING")),
                "-A POSTROUTING -s fe80::/10 -j RETURN",
                "-A POSTROUTING -d ff00::/8 -j RETURN",
                "-A POSTROUTING -m addrtype --src-type LOCAL -j RETURN",
+               *fast["POSTROUTING"],
                *post]
     return (Ruleset(4, "mangle", _table("mangle", MANGLE_CHAINS, mangle4)),
             Ruleset(4, "nat", _table("nat", NAT_CHAINS, nat4)),

@@ -158,16 +158,17 @@ def _start_services(topology: Topology, plan: LabPlan, record: LabState, progres
             record.add_pid(f"service:{inst.name}:{n}", pid)
 
 
-def up(topology: Topology, progress: Progress = lambda message: None) -> LabStatus:
+def up(topology: Topology, progress: Progress = lambda message: None, enforce: bool = True) -> LabStatus:
     """Build and enforce the lab; returns once every hook is served. On any failure or
-    interrupt, removes everything it created and re-raises."""
+    interrupt, removes everything it created and re-raises. `enforce=False` (the benchmark's
+    baseline only) installs no SG hook at all."""
     _require_root()
     _require_tools()
     lab = topology.name
     if state.paths(lab).root.exists():
         raise LabError(f"lab {lab!r} is already running (or was left behind); "
                        f"run `sgemu down --lab {lab}` first")
-    plan = build_plan(topology)
+    plan = build_plan(topology, enforce)
     clash = sorted({ns.name for ns in plan.namespaces} & netns.namespaces())
     if clash:
         raise LabError(f"namespaces already exist: {', '.join(clash)}; they are not from a recorded lab, "

@@ -7,7 +7,7 @@ from ..model import ConntrackTimeouts, Options, Quotas
 from .fields import boolean, integer, mapping
 from .problems import Problems, key
 
-OPTION_KEYS = ("related_icmp", "default_egress_ipv6", "conntrack_allowance", "timeouts", "quotas")
+OPTION_KEYS = ("related_icmp", "default_egress_ipv6", "conntrack_allowance", "offload", "timeouts", "quotas")
 TIMEOUT_KEYS = tuple(f.name for f in dataclass_fields(ConntrackTimeouts))
 QUOTA_RANGES = {"rules_per_sg": (1, 1000), "sgs_per_eni": (1, 16)}
 NO_LIMIT = 2**31 - 1
@@ -19,7 +19,7 @@ def parse_options(p: Problems, value: object) -> Options:
     if fields is None:
         return Options()
     given: dict[str, object] = {}
-    for name in ("related_icmp", "default_egress_ipv6"):
+    for name in ("related_icmp", "default_egress_ipv6", "offload"):
         if name in fields and (flag := boolean(p, fields[name], key("options", name))) is not None:
             given[name] = flag
     if "conntrack_allowance" in fields:

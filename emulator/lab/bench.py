@@ -1,0 +1,276 @@
+"""`scripts/bench`: builds its own labs (`bench-*`) and measures, in one run and side by side,
+(a) the same lab with no enforcement, (b) sgemu with offload, (c) sgemu without offload.
+
+    python -m emulator.lab.bench [--seconds 5] [--json]
+
+Ratios are against (a) of the same run, never against fixed numbers: machines differ.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from emulator.topology import parse
+from . import lab, netns, state
+
+IPERF_PORT = 5201
+ECHO_PORT = 7000
+CPS_SECONDS = 3.0
+PINGPONG_COUNT = 2000
+MEMORY_FLOWS = 100_000
+FLEET_SIZES = (10, 100)
+MODES = ("plain", "offload", "queue")
+MODE_TITLES = {"plain": "(a) no enforcement", "offload": "(b) sgemu, offload", "queue": "(c) sgemu, no offload"}
+SERVER_START_TIMEOUT = 10.0
+
+
+def pair_topology(name: str, offload: bool) -> dict:
+    """Two instances whose SG admits all TCP from itself: every flow is tracked (the source
+    is an SG reference, not 0.0.0.0/0), so offload applies."""
+    return {
+        "name": name,
+        "vpc": {"cidr": "10.0.0.0/16"},
+        "subnets": [{"name": "bench", "cidr": "10.0.1.0/24"}],
+        "security_groups": [{"name": "bench-sg",
+                             "ingress": [{"protocol": "tcp", "ports": "0-65535", "group": "bench-sg"}]}],
+        "instances": [{"name": n, "subnet": "bench", "security_groups": ["bench-sg"]} for n in ("a", "b")],
+        "options": {"offload": offload},
+    }
+
+
+def fleet_topology(name: str, count: int) -> dict:
+    return {"name": name, "vpc": {"cidr": "10.0.0.0/16"},
+            "subnets": [{"name": "fleet", "cidr": "10.0.0.0/20"}],
+            "instances": [{"name": f"n{i}", "subnet": "fleet"} for i in range(1, count + 1)]}
+
+
+@dataclass
+class ModeResult:
+    throughput_bps: float
+    engine_pps: float           # queue verdicts per second while iperf3 ran (each ENI crossing is one)
+    queue_drops: int            # kernel queue + socket drops during the throughput run
+    cps: float
+    rtt_us: float
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, "-m", "emulator.lab.benchload", *args]
+
+
+def _in(ns: str, argv: list[str]) -> list[str]:
+    return netns.exec_argv(ns, argv)
+
+
+def _json_run(argv: list[str], timeout: float) -> dict:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=lab._package_env())
+    if result.returncode != 0:
+        raise RuntimeError(f"`{' '.join(argv)}` failed: {result.stderr.strip()[-400:]}")
+    out = result.stdout.strip()
+    return json.loads(out if out.startswith("{\n") else out.splitlines()[-1])   # iperf3 -J: one document
+
+
+def _verdicts(name: str, after: float) -> tuple[int, float]:
+    """Total engine verdicts from the first health update written after `after`."""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        health = state.read_health(name) or {}
+        if health.get("updated", 0) > after:
+            counters = [eni["counters"] for eni in health.get("enis", {}).values()]
+            return sum(c.get("accepted", 0) + c.get("dropped", 0) for c in counters), health["updated"]
+        time.sleep(0.05)
+    raise RuntimeError(f"the engine of {name} wrote no health update")
+
+
+def queue_drops(fabric: str) -> int:
+    """Packets the kernel dropped on the lab's queues (queue full, or the socket overran)."""
+    out = netns.run(_in(fabric, ["cat", "/proc/net/netfilter/nfnetlink_queue"]), check=False).stdout
+    return sum(int(f[5]) + int(f[6]) for f in (line.split() for line in out.splitlines()) if len(f) >= 7)
+
+
+def _start_server(argv: list[str], ready: str | None) -> subprocess.Popen:
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               env=lab._package_env())
+    if ready is not None and process.stdout is not None:
+        line = process.stdout.readline()
+        if ready not in line:
+            process.kill()
+            raise RuntimeError(f"`{' '.join(argv)}` did not start")
+    return process
+
+
+def _wait_port(ns: str, port: int) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if f":{port} " in netns.run(_in(ns, ["ss", "-ltnH"]), check=False).stdout:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port} in {ns}")
+
+
+def run_mode(mode: str, seconds: float) -> ModeResult:
+    name = f"bench-{mode}"
+    topology = parse(pair_topology(name, offload=mode == "offload"), "bench").topology
+    _down_quietly(name)
+    lab.up(topology, enforce=mode != "plain")
+    servers: list[subprocess.Popen] = []
+    try:
+        plan = lab.lab_plan(name)
+        a, b = plan.namespace("a").name, plan.namespace("b").name
+        b_ip = str(topology.instance("b").private_ip)
+        servers.append(_start_server(_in(b, ["iperf3", "-s", "-p", str(IPERF_PORT)]), None))
+        servers.append(_start_server(_in(b, _python("serve", str(ECHO_PORT))), "ready"))
+        _wait_port(b, IPERF_PORT)
+        enforced = mode != "plain"
+        before, t0 = _verdicts(name, time.time()) if enforced else (0, 0.0)
+        drops = queue_drops(plan.fabric.name)
+        iperf = _json_run(_in(a, ["iperf3", "-c", b_ip, "-p", str(IPERF_PORT), "-t", str(seconds), "-J"]),
+                          timeout=seconds + 30)
+        after, _ = _verdicts(name, time.time()) if enforced else (0, 0.0)
+        drops = queue_drops(plan.fabric.name) - drops
+        duration = iperf["end"]["sum_received"]["seconds"]
+        cps = _json_run(_in(a, _python("connect", b_ip, str(ECHO_PORT), str(CPS_SECONDS))),
+                        timeout=CPS_SECONDS + 30)
+        rtt = _json_run(_in(a, _python("pingpong", b_ip, str(ECHO_PORT), str(PINGPONG_COUNT))), timeout=60)
+        return ModeResult(iperf["end"]["sum_received"]["bits_per_second"], (after - before) / duration,
+                          drops, cps["per_second"], rtt["median_us"])
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(5)
+        lab.down(name)
+
+
+def _down_quietly(name: str) -> None:
+    if name in lab.running_labs():
+        lab.down(name)
+
+
+def fleet_times(count: int) -> tuple[float, float]:
+    """Seconds to bring up, then tear down, a lab of `count` instances (enforced, offload on)."""
+    name = f"bench-up{count}"
+    topology = parse(fleet_topology(name, count), "bench").topology
+    _down_quietly(name)
+    start = time.monotonic()
+    try:
+        lab.up(topology)
+        up = time.monotonic() - start
+    finally:
+        start = time.monotonic()
+        lab.down(name)
+    return up, time.monotonic() - start
+
+
+def memory() -> dict:
+    return _json_run(_python("memory", str(MEMORY_FLOWS)), timeout=300)
+
+
+def measure(seconds: float, progress=lambda message: None) -> dict:
+    results: dict[str, ModeResult] = {}
+    for mode in MODES:
+        progress(f"{MODE_TITLES[mode]}: iperf3 {seconds:g} s, connections {CPS_SECONDS:g} s, "
+                 f"{PINGPONG_COUNT} round trips")
+        results[mode] = run_mode(mode, seconds)
+    fleet = {}
+    for count in FLEET_SIZES:
+        progress(f"lab of {count} instances: up and down")
+        fleet[count] = fleet_times(count)
+    progress(f"engine memory with {MEMORY_FLOWS} tracked flows")
+    mem = memory()
+    plain, offload, queue = results["plain"], results["offload"], results["queue"]
+    summary = {
+        "throughput_gbps_plain": plain.throughput_bps / 1e9,
+        "throughput_gbps_offload": offload.throughput_bps / 1e9,
+        "throughput_gbps_no_offload": queue.throughput_bps / 1e9,
+        "throughput_ratio_offload": offload.throughput_bps / plain.throughput_bps,
+        "throughput_ratio_no_offload": queue.throughput_bps / plain.throughput_bps,
+        "pps_offload": offload.engine_pps,
+        "pps_no_offload": queue.engine_pps,
+        "queue_drops_offload": offload.queue_drops,
+        "queue_drops_no_offload": queue.queue_drops,
+        "cps_plain": plain.cps,
+        "cps_offload": offload.cps,
+        "cps_no_offload": queue.cps,
+        "cps_ratio": offload.cps / plain.cps,
+        "cps_ratio_no_offload": queue.cps / plain.cps,
+        "rtt_us_plain": plain.rtt_us,
+        "rtt_us_offload": offload.rtt_us,
+        "rtt_us_no_offload": queue.rtt_us,
+        "rtt_added_us_offload": offload.rtt_us - plain.rtt_us,
+        "rtt_added_us_no_offload": queue.rtt_us - plain.rtt_us,
+        **{f"{verb}_seconds_{count}": times[i] for count, times in fleet.items()
+           for i, verb in enumerate(("up", "down"))},
+        "mem_mb_100k_flows": mem["rss_mb"],
+        "mem_added_mb_100k_flows": mem["added_mb"],
+    }
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}
+
+
+TARGETS = {
+    "throughput_ratio_offload": (">=", 0.9), "pps_no_offload": (">=", 100_000), "cps_ratio": (">=", 0.6),
+    "rtt_added_us_offload": ("<=", 20), "rtt_added_us_no_offload": ("<=", 150),
+    "up_seconds_100": ("<=", 30), "mem_mb_100k_flows": ("<=", 150),
+}
+
+
+def met(key: str, value: float) -> bool:
+    op, target = TARGETS[key]
+    return value >= target if op == ">=" else value <= target
+
+
+def table(summary: dict):
+    from rich.table import Table
+
+    out = Table(title="sgemu benchmark (ratios against (a) of this run)")
+    out.add_column("measure")
+    for mode in MODES:
+        out.add_column(MODE_TITLES[mode], justify="right")
+    out.add_column("target", justify="right")
+    s = summary
+
+    def row(label: str, values: tuple, key: str | None = None) -> None:
+        target = ""
+        if key is not None:
+            op, limit = TARGETS[key]
+            target = f"{op} {limit:g} {'ok' if met(key, s[key]) else 'MISSED'}"
+        out.add_row(label, *values, target)
+
+    row("TCP throughput, Gbit/s", (f"{s['throughput_gbps_plain']:.2f}", f"{s['throughput_gbps_offload']:.2f}",
+                                   f"{s['throughput_gbps_no_offload']:.2f}"))
+    row("  ratio to (a)", ("1", f"{s['throughput_ratio_offload']:.3f}", f"{s['throughput_ratio_no_offload']:.3f}"),
+        "throughput_ratio_offload")
+    row("engine packets/s (verdicts)", ("-", f"{s['pps_offload']:.0f}", f"{s['pps_no_offload']:.0f}"), "pps_no_offload")
+    row("queue drops during iperf3", ("-", str(s["queue_drops_offload"]), str(s["queue_drops_no_offload"])))
+    row("new connections/s", (f"{s['cps_plain']:.0f}", f"{s['cps_offload']:.0f}", f"{s['cps_no_offload']:.0f}"))
+    row("  ratio to (a)", ("1", f"{s['cps_ratio']:.3f}", f"{s['cps_ratio_no_offload']:.3f}"), "cps_ratio")
+    row("TCP round trip, us", (f"{s['rtt_us_plain']:.1f}", f"{s['rtt_us_offload']:.1f}", f"{s['rtt_us_no_offload']:.1f}"))
+    row("  added, us (offload)", ("", f"{s['rtt_added_us_offload']:.1f}", ""), "rtt_added_us_offload")
+    row("  added, us (no offload)", ("", "", f"{s['rtt_added_us_no_offload']:.1f}"), "rtt_added_us_no_offload")
+    for count in FLEET_SIZES:
+        row(f"lab of {count}: up / down, s", ("", f"{s[f'up_seconds_{count}']:.1f} / {s[f'down_seconds_{count}']:.1f}", ""),
+            "up_seconds_100" if count == 100 else None)
+    row("engine RSS with 100k flows, MB", ("", f"{s['mem_mb_100k_flows']:.1f} (+{s['mem_added_mb_100k_flows']:.1f})", ""),
+        "mem_mb_100k_flows")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="iperf3 run per mode (default 5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
+    args = parser.parse_args(argv)
+    progress = (lambda message: print(f"bench: {message}", file=sys.stderr, flush=True))
+    summary = measure(args.seconds, progress)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        from rich.console import Console
+        Console(width=120).print(table(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

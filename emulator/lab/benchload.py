@@ -1,0 +1,131 @@
+"""Load generators the benchmark runs inside lab namespaces, and the engine memory probe.
+
+    python -m emulator.lab.benchload serve PORT              # accept, echo, close on EOF
+    python -m emulator.lab.benchload connect HOST PORT SECONDS
+    python -m emulator.lab.benchload pingpong HOST PORT COUNT
+    python -m emulator.lab.benchload memory FLOWS
+
+Each client prints one JSON line. `serve` prints "ready" once it listens.
+"""
+from __future__ import annotations
+
+import json
+import selectors
+import socket
+import statistics
+import sys
+import time
+from ipaddress import IPv4Address
+
+WARMUP_ROUND_TRIPS = 200      # the first exchanges also carry the flow to the kernel fast path
+
+
+def serve(port: int) -> None:
+    listener = socket.create_server(("0.0.0.0", port), backlog=4096)
+    listener.setblocking(False)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    print("ready", flush=True)
+    while True:
+        for key, _ in selector.select():
+            if key.fileobj is listener:
+                try:
+                    conn, _ = listener.accept()
+                except BlockingIOError:
+                    continue
+                conn.setblocking(False)
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                selector.register(conn, selectors.EVENT_READ)
+                continue
+            conn = key.fileobj
+            try:
+                data = conn.recv(65536)
+            except BlockingIOError:
+                continue
+            except ConnectionError:
+                data = b""
+            if data:
+                conn.sendall(data)
+            else:
+                selector.unregister(conn)
+                conn.close()
+
+
+def connect(host: str, port: int, seconds: float) -> dict:
+    """New connections per second: connect, then close, as fast as one client goes."""
+    done = failed = 0
+    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                done += 1
+        except OSError:
+            failed += 1
+    elapsed = time.monotonic() - started
+    return {"connections": done, "failed": failed, "seconds": elapsed, "per_second": done / elapsed}
+
+
+def pingpong(host: str, port: int, count: int) -> dict:
+    """Round-trip time of one byte on one established TCP connection."""
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        samples = []
+        for n in range(WARMUP_ROUND_TRIPS + count):
+            start = time.perf_counter_ns()
+            sock.sendall(b"x")
+            if not sock.recv(1):
+                raise ConnectionError("the echo server closed the connection")
+            if n >= WARMUP_ROUND_TRIPS:
+                samples.append(time.perf_counter_ns() - start)
+    return {"median_us": statistics.median(samples) / 1000, "count": len(samples)}
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def memory(flows: int) -> dict:
+    """RSS of an engine holding `flows` tracked TCP flows on one ENI (SYNs it accepted)."""
+    from emulator.engine.firewall import ACCEPT, build_firewalls
+    from emulator.engine.packet import TCP_SYN, Packet
+    from emulator.model import Direction
+    from emulator.topology import parse
+    from . import bench
+
+    topology = parse(bench.pair_topology("bench-mem", offload=True), "bench").topology
+    _, firewalls = build_firewalls(topology)
+    firewall = firewalls["a"]
+    src = int(topology.instance("a").private_ip)
+    base = int(IPv4Address("198.18.0.0"))
+    before = _rss_kb()
+    for n in range(flows):
+        packet = Packet(4, src, base + n // 50_000, 6, 1024 + n % 50_000, 443, TCP_SYN, length=60)
+        if firewall.decide(packet, Direction.EGRESS, 0.0).action != ACCEPT:
+            raise RuntimeError(f"flow {n} was not accepted: the probe is wrong")
+    after = _rss_kb()
+    return {"flows": len(firewall.table), "tracked": firewall.table.tracked,
+            "rss_mb": after / 1024, "added_mb": (after - before) / 1024}
+
+
+def main(argv: list[str]) -> int:
+    verb, *args = argv
+    if verb == "serve":
+        serve(int(args[0]))
+        return 0
+    if verb == "connect":
+        result = connect(args[0], int(args[1]), float(args[2]))
+    elif verb == "pingpong":
+        result = pingpong(args[0], int(args[1]), int(args[2]))
+    elif verb == "memory":
+        result = memory(int(args[0]))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
