@@ -149,7 +149,6 @@ def _associated(association: JsonValue, state_field: str) -> bool:
 
 def read_instances(doc: JsonValue, inv: Inventory) -> None:
     inv.sources.append(doc.source)
-    inv.instances_given = True
     if not doc.has("Reservations"):
         doc.fail("has no Reservations", "give the output of `aws ec2 describe-instances`")
     for reservation in doc.items("Reservations"):

@@ -192,7 +192,8 @@ class _Builder:
         if g.description:
             out["description"] = sg_text(g.description)
             if out["description"] != g.description:
-                self.notes.append(f"{g.where}: {name}: description characters the schema does not allow replaced by '-'")
+                self.notes.append(f"{g.where}: {name}: description characters the schema does not allow "
+                                  "replaced by '-'")
         if not g.has_rules:
             self.skip(f"{g.where}: security group {g.key} ({name}) is attached there but its rules are not in "
                       "the inputs: imported with no rules (add its describe-security-groups output)")

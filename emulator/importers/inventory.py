@@ -76,7 +76,6 @@ class Inventory:
     vpcs: dict[str, ImportedVpc] = field(default_factory=dict)
     subnets: dict[str, ImportedSubnet] = field(default_factory=dict)
     instances: list[ImportedInstance] = field(default_factory=list)
-    instances_given: bool = False      # instance data was read (even if it held none)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 

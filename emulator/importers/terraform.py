@@ -259,7 +259,6 @@ class _Reader:
 
     def _instance(self, res: _Resource) -> None:
         v = res.values
-        self.inv.instances_given = True
         groups = self.ref(res, "vpc_security_group_ids", "its security groups") or []
         by_name = {g.name: g.key for g in self.inv.groups.values()}
         for name in v.value.get("security_groups") or []:  # names, as the default VPC allows
