@@ -357,6 +357,146 @@ def import_terraform_(plan_or_state: str, vpc_id: str | None, output: str | None
     _imported(result, output, ["sgemu", "import", "terraform", plan_or_state, *(["--vpc", vpc_id] if vpc_id else [])])
 
 
+def _live(name: str | None) -> str:
+    """The running lab a live verb talks to."""
+    from .lab import lab
+    return lab.resolve_lab(name)
+
+
+def _ask(lab_name: str, op: str, **args: object):
+    from .lab.control import request
+    return request(lab_name, op, **args)
+
+
+@cli.group()
+def sg() -> None:
+    """Change a running lab's security groups, like the EC2 API (root)."""
+
+
+def _sg_verb(action: str, direction: str) -> click.Command:
+    @click.command(name=f"{action}-{direction}")
+    @click.option("--lab", "name", help="Lab (default: the only running lab).")
+    @click.argument("group_ref", metavar="SG")
+    @click.option("--protocol", required=True, help="tcp, udp, icmp, icmpv6, all, -1 or 0-255.")
+    @click.option("--port", help="N or N-M (tcp/udp).")
+    @click.option("--icmp-type", type=int, help="ICMP type (-1 = all).")
+    @click.option("--icmp-code", type=int, help="ICMP code (-1 = all).")
+    @click.option("--cidr", help="Peer CIDR (IPv4 or IPv6).")
+    @click.option("--group", "peer_group", help="Peer security group (name or id).")
+    @click.option("--description", help="Rule description.")
+    def verb(name: str | None, group_ref: str, protocol: str, port: str | None, icmp_type: int | None,
+             icmp_code: int | None, cidr: str | None, peer_group: str | None, description: str | None) -> None:
+        from .lab.live import permission
+        rule = permission(protocol, port, icmp_type, icmp_code, cidr, peer_group, description)
+        result = _ask(_live(name), "authorize" if action == "authorize" else "revoke", sg=group_ref,
+                      direction=direction, rules=[rule])
+        for line in result["warnings"]:
+            err_console.print(f"warning: {escape(line)}", style="yellow")
+        done = "authorized" if action == "authorize" else "revoked"
+        for rule_id, what in zip(result["rules"], result["described"]):
+            console.print(f"{rule_id} {done} in {result['sg']}: {escape(what)}")
+
+    verb.help = (f"{'Allow' if action == 'authorize' else 'Remove'} an {direction} rule of SG in a running lab "
+                 f"({'open flows unaffected' if action == 'authorize' else 'tracked flows continue until idle; untracked flows are cut'}).")
+    return verb
+
+
+for _action in ("authorize", "revoke"):
+    for _direction in ("ingress", "egress"):
+        sg.add_command(_sg_verb(_action, _direction))
+
+
+@cli.group()
+def instance() -> None:
+    """Change a running lab's instances: their SGs and idle timeouts (root)."""
+
+
+@instance.command(name="set-sgs")
+@click.option("--lab", "name", help="Lab (default: the only running lab).")
+@click.argument("instance_name", metavar="INSTANCE")
+@click.argument("groups", metavar="SG...", nargs=-1, required=True)
+def set_sgs(name: str | None, instance_name: str, groups: tuple[str, ...]) -> None:
+    """Replace the instance's SGs (like ModifyInstanceAttribute --groups); new flows see them at once."""
+    result = _ask(_live(name), "set_sgs", instance=instance_name, groups=list(groups))
+    console.print(f"{result['instance']}: {' '.join(result['groups'])}")
+
+
+@instance.command(name="set-conntrack")
+@click.option("--lab", "name", help="Lab (default: the only running lab).")
+@click.argument("instance_name", metavar="INSTANCE")
+@click.option("--tcp-established", type=int, help="Idle seconds of established TCP (60-432000).")
+@click.option("--udp", type=int, help="Idle seconds of one-way or single request/response UDP (30-60).")
+@click.option("--udp-stream", type=int, help="Idle seconds of UDP streams (60-180).")
+def set_conntrack(name: str | None, instance_name: str, tcp_established: int | None, udp: int | None,
+                  udp_stream: int | None) -> None:
+    """Set the ENI's idle timeouts (ConnectionTrackingSpecification); open flows take them at their next packet."""
+    result = _ask(_live(name), "set_conntrack", instance=instance_name, tcp_established=tcp_established,
+                  udp=udp, udp_stream=udp_stream)
+    console.print(f"{result['instance']}: tcp_established {result['tcp_established']} s, udp {result['udp']} s, "
+                  f"udp_stream {result['udp_stream']} s")
+
+
+@cli.command()
+@click.option("--lab", "name", help="Lab (default: the only running lab).")
+@click.argument("instance_name", metavar="[INSTANCE]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def conntrack(name: str | None, instance_name: str | None, as_json: bool) -> None:
+    """Each ENI's connection table, like `conntrack -L` (root)."""
+    tables = _ask(_live(name), "conntrack", instance=instance_name)
+    if as_json:
+        click.echo(json.dumps(tables))
+        return
+    from .live_view import conntrack_table
+    console.print(conntrack_table(tables))
+
+
+@cli.command()
+@click.option("--lab", "name", help="Lab (default: the only running lab).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing records as intervals close.")
+@click.option("--format", "fields", help="Custom fields, e.g. '${version} ${interface-id} ${tcp-flags} "
+              "${flow-direction} ${reject-reason}' (default: the version-2 format).")
+def flowlogs(name: str | None, follow: bool, fields: str | None) -> None:
+    """VPC Flow Log records of a running lab, one per line, no header (root)."""
+    import time
+    from .engine.flowlog import DEFAULT_FORMAT, parse_format, render
+    try:
+        chosen = parse_format(fields) if fields else DEFAULT_FORMAT
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--format") from None
+    lab_name = _live(name)
+    answer = _ask(lab_name, "flowlogs", since=0, current=not follow)
+    for record in (*answer["records"], *answer["current"]):
+        click.echo(render(record, chosen))
+    seen = answer["next"]
+    while follow:
+        time.sleep(1.0)
+        answer = _ask(lab_name, "flowlogs", since=seen, current=False)
+        for record in answer["records"]:
+            click.echo(render(record, chosen))
+        seen = answer["next"]
+
+
+@cli.command()
+@click.option("--lab", "name", help="Lab (default: the only running lab).")
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between refreshes.")
+def watch(name: str | None, interval: float) -> None:
+    """Live view of accepts and drops per ENI, refreshed in place; Ctrl-C exits (root)."""
+    import time
+    from rich.live import Live
+    from .live_view import watch_view
+    lab_name = _live(name)
+    before, then = None, time.monotonic()
+    try:
+        with Live(console=console, auto_refresh=False, screen=False) as live:
+            while True:
+                now, at = _ask(lab_name, "counters"), time.monotonic()
+                live.update(watch_view(lab_name, now, before, at - then), refresh=True)
+                before, then = now, at
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
     try:

@@ -167,6 +167,8 @@ class Options:
     offload: bool = True               # established tracked TCP flows take the kernel fast path
     timeouts: ConntrackTimeouts = field(default_factory=ConntrackTimeouts)
     quotas: Quotas = field(default_factory=Quotas)
+    flow_log_interval: int = 10        # seconds per flow-log aggregation interval (AWS: 60 or 600)
+    account_id: str = "123456789012"   # the account-id field of flow-log records
 
 
 @dataclass(frozen=True)

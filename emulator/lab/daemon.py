@@ -4,7 +4,8 @@
 
 Started detached (own session) by `up`. It reads the lab's model from the state directory,
 writes its pid, binds every queue in the fabric namespace, then signals readiness with the
-`ready` file. Every second it expires idle conntrack entries and rewrites `health.json`.
+`ready` file. Every second it expires idle conntrack entries, closes a due flow-log interval and
+rewrites `health.json`; between packet batches it answers the control socket (live changes).
 SIGTERM/SIGINT stop it; with no engine the hooks drop everything (fail closed).
 """
 from __future__ import annotations
@@ -19,6 +20,8 @@ import time
 from emulator.engine.firewall import EniFirewall, build_firewalls
 from emulator.plan import build_plan
 from . import state
+from .control import ControlServer, socket_path
+from .live import LiveLab
 from .nfqueue import QueueServer, public_sources
 
 HEALTH_PERIOD = 1.0
@@ -42,7 +45,10 @@ def serve(lab: str) -> None:
     paths.engine_pid.write_text(f"{os.getpid()}\n")
     started = time.time()
     topology = state.load_topology(lab)
-    _, firewalls = build_firewalls(topology)
+    sg_state, firewalls = build_firewalls(topology)
+    now = time.monotonic()
+    live = LiveLab(lab, topology, sg_state, firewalls, now, time.time() - now, paths.root / "flowlogs.log",
+                   lambda current: state.save_topology(lab, current))
     stopping = False
 
     def stop(signum, frame) -> None:
@@ -51,7 +57,9 @@ def serve(lab: str) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server = QueueServer(build_plan(topology), firewalls, public_sources(topology))
+    server = QueueServer(build_plan(topology), firewalls, public_sources(topology), observe=live.observe)
+    control = ControlServer(socket_path(lab), lambda op, args: live.handle(op, args, time.monotonic()),
+                            server.register, server.unregister)
     try:
         write_health(lab, started, firewalls, server)
         paths.ready.write_text(f"{os.getpid()}\n")
@@ -60,8 +68,10 @@ def serve(lab: str) -> None:
             now = time.monotonic()
             for firewall in firewalls.values():
                 firewall.expire(now)
+            live.tick(now)
             write_health(lab, started, firewalls, server)
     finally:
+        control.close()
         server.close()
 
 

@@ -17,7 +17,8 @@ from netfilterqueue import NetfilterQueue
 from pyroute2 import netns as pyroute2_netns
 
 from emulator.engine.firewall import ACCEPT, EniFirewall
-from emulator.engine.packet import parse
+from emulator.engine.packet import Packet, parse
+from emulator.engine.verdict import Verdict
 from emulator.model import Direction, Topology
 from emulator.plan import HAIRPIN_MARK, LabPlan
 
@@ -28,6 +29,9 @@ MAX_LOGGED_ERRORS = 20          # engine bugs: log the first tracebacks, not one
 
 log = logging.getLogger("sgemu.engine")
 
+# (eni, packet, egress?, verdict, engine time): told about every decided packet (flow logs, watch).
+Observe = Callable[[str, Packet, bool, Verdict, float], None]
+
 
 def public_sources(topology: Topology) -> dict[int, int]:
     """Private IPv4 -> public IPv4 as ints: how a hairpinned source really looks (after SNAT)."""
@@ -36,8 +40,9 @@ def public_sources(topology: Topology) -> dict[int, int]:
 
 class QueueServer:
     def __init__(self, plan: LabPlan, firewalls: dict[str, EniFirewall], public: dict[int, int],
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, observe: Observe | None = None):
         self._clock = clock
+        self._observe = observe
         self._public = public
         self.errors = 0
         self._queues: list[NetfilterQueue] = []
@@ -46,7 +51,7 @@ class QueueServer:
         try:
             for eni in plan.enis:
                 queue = NetfilterQueue()
-                queue.bind(eni.queue, self._handler(firewalls[eni.instance]),
+                queue.bind(eni.queue, self._handler(eni.instance, firewalls[eni.instance]),
                            max_len=QUEUE_MAX_LEN, sock_len=SOCKET_BUFFER)
                 self._queues.append(queue)
         finally:
@@ -54,8 +59,8 @@ class QueueServer:
         for queue in self._queues:
             self._selector.register(queue.get_fd(), selectors.EVENT_READ, queue)
 
-    def _handler(self, firewall: EniFirewall) -> Callable:
-        clock, public, hairpin = self._clock, self._public, HAIRPIN_MARK
+    def _handler(self, eni: str, firewall: EniFirewall) -> Callable:
+        clock, public, hairpin, observe = self._clock, self._public, HAIRPIN_MARK, self._observe
 
         def on_packet(pkt) -> None:
             packet = parse(pkt.get_payload())
@@ -71,8 +76,9 @@ class QueueServer:
                 # this hook; the SG must see the public IP (references then do not match).
                 if pkt.get_mark() & hairpin and packet.version == 4:
                     packet.src = public.get(packet.src, packet.src)
+            now = clock()
             try:
-                verdict = firewall.decide(packet, direction, clock())
+                verdict = firewall.decide(packet, direction, now)
             except Exception:   # an engine bug: fail closed for this packet, keep the lab alive
                 self.errors += 1
                 if self.errors <= MAX_LOGGED_ERRORS:
@@ -83,6 +89,8 @@ class QueueServer:
                 pkt.accept()
             else:
                 pkt.drop()
+            if observe is not None:
+                observe(eni, packet, direction is Direction.EGRESS, verdict, now)
 
         return on_packet
 
@@ -91,7 +99,17 @@ class QueueServer:
         deadline = self._clock() + seconds
         while (left := deadline - self._clock()) > 0:
             for key, _ in self._selector.select(left):
-                key.data.run(block=False)
+                if isinstance(key.data, NetfilterQueue):
+                    key.data.run(block=False)
+                else:
+                    key.data()
+
+    def register(self, fileobj, callback: Callable[[], None]) -> None:
+        """Serve another readable file (the control socket) from the same loop, between batches."""
+        self._selector.register(fileobj, selectors.EVENT_READ, callback)
+
+    def unregister(self, fileobj) -> None:
+        self._selector.unregister(fileobj)
 
     def close(self) -> None:
         for queue in self._queues:

@@ -3,10 +3,13 @@ so `down` can clean up after a crash mid-`up`, a kill -9, or without the topolog
 
 Files in the state directory (root only, 0700):
   state.json       this record
-  topology.pickle  the lab's model, for the engine daemon (and `status` without the file)
+  topology.pickle  the lab's current model, for the engine daemon (and `status` without the file);
+                   the engine rewrites it after each live change (the topology file never changes)
   engine.pid       written by the daemon itself as its first act
   ready            written by the daemon once every queue is bound
   health.json      rewritten by the daemon every second (pid, start time, counters)
+  control.sock     the engine's control socket (live changes, tables, flow logs), root only
+  flowlogs.log     flow-log records (default format), appended as each interval closes
   logs/            daemon and service logs
 """
 from __future__ import annotations
@@ -111,6 +114,15 @@ def load(lab: str) -> LabState | None:
 def load_topology(lab: str) -> Topology:
     with open(paths(lab).topology, "rb") as f:
         return pickle.load(f)
+
+
+def save_topology(lab: str, topology: Topology) -> None:
+    """Replace the recorded model (the engine does after each live change), atomically."""
+    path = paths(lab).topology
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(topology, f)
+    os.replace(tmp, path)
 
 
 def recorded_labs() -> list[str]:

@@ -1,13 +1,16 @@
 """The emulator's own `options:` section: behaviour AWS leaves open, timeouts and quotas."""
 from __future__ import annotations
 
+import re
 from dataclasses import fields as dataclass_fields
 
 from ..model import ConntrackTimeouts, Options, Quotas
-from .fields import boolean, integer, mapping
+from .fields import boolean, describe, integer, mapping
 from .problems import Problems, key
 
-OPTION_KEYS = ("related_icmp", "default_egress_ipv6", "conntrack_allowance", "offload", "timeouts", "quotas")
+OPTION_KEYS = ("related_icmp", "default_egress_ipv6", "conntrack_allowance", "offload", "timeouts", "quotas",
+               "flow_log_interval", "account_id")
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
 TIMEOUT_KEYS = tuple(f.name for f in dataclass_fields(ConntrackTimeouts))
 QUOTA_RANGES = {"rules_per_sg": (1, 1000), "sgs_per_eni": (1, 16)}
 NO_LIMIT = 2**31 - 1
@@ -27,6 +30,18 @@ def parse_options(p: Problems, value: object) -> Options:
                             unit=" (tracked flows per ENI)")
         if allowance is not None:
             given["conntrack_allowance"] = allowance
+    if "flow_log_interval" in fields:
+        interval = integer(p, fields["flow_log_interval"], "options.flow_log_interval", 1, 3600,
+                           unit=" of seconds")
+        if interval is not None:
+            given["flow_log_interval"] = interval
+    if "account_id" in fields:
+        account = str(fields["account_id"])
+        if ACCOUNT_ID.fullmatch(account):
+            given["account_id"] = account
+        else:
+            p.error("options.account_id", f"{describe(fields['account_id'])} is not an AWS account id",
+                    "use 12 digits, e.g. \"123456789012\" (quoted)")
     if "timeouts" in fields:
         given["timeouts"] = _timeouts(p, fields["timeouts"])
     if "quotas" in fields:

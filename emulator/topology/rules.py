@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv6Network
 from typing import Mapping
 
+from ..errors import TopologyError
 from ..model import (ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ICMP, PROTO_ICMPV6, PROTOCOL_NAMES,
                      Direction, IPNetwork, PortRange, Quotas, Rule, protocol_name)
 from . import addresses
@@ -202,3 +203,14 @@ def check_rule_quota(p: Problems, rules: tuple[Rule, ...] | list[Rule], path: st
                           f"{bound} rules per security group per address family",
                     "remove rules or raise options.quotas.rules_per_sg (rules_per_sg x sgs_per_eni <= 1000)")
 
+
+
+def build_rule(fields: dict[str, object], direction: Direction, sg_id: str, refs: Mapping[str, str],
+               dual_stack: bool, source: str) -> tuple[Rule, tuple[str, ...]]:
+    """One rule given outside a file (a live `sg authorize-*`), validated exactly like a file's rule,
+    with its stable id; returns the rule and its warnings, raises TopologyError."""
+    p = Problems(source)
+    rule = parse_rule(p, fields, "rule", direction, RuleContext(refs, dual_stack, Quotas()))
+    if rule is None:
+        raise TopologyError(p.errors)
+    return replace(rule, rule_id=rule_id_for(sg_id, rule)), tuple(p.warnings)
