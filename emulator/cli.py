@@ -52,23 +52,53 @@ def plan(file: str) -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.argument("src")
-@click.argument("dst")
+@click.argument("where", metavar="[FILE] SRC DST", nargs=-1, required=True)
+@click.option("--lab", "name", help="A running lab instead of FILE: its current SGs plus the live table entries.")
 @click.option("--port", "-p", type=int, default=0, help="Destination port (tcp/udp).")
 @click.option("--proto", type=click.Choice(["tcp", "udp", "icmp"]), default="tcp", show_default=True)
 @click.option("-6", "--ipv6", is_flag=True, help="Use IPv6 addresses.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def explain(file: str, src: str, dst: str, port: int, proto: str, ipv6: bool, as_json: bool) -> None:
-    """Explain SRC -> DST hop by hop: each ENI's verdict and the outcome (no root needed)."""
+def explain(where: tuple[str, ...], name: str | None, port: int, proto: str, ipv6: bool, as_json: bool) -> None:
+    """Explain SRC -> DST hop by hop: each ENI's verdict and the outcome (FILE: no root needed;
+    --lab: the running lab's current rules and its open flows)."""
     from .explain import explain as explain_flow
     from .render import explanation_text
-    result = explain_flow(_load(file).topology, src, dst, port, proto, ipv6)
+    if len(where) != (2 if name else 3):
+        raise click.UsageError("give FILE SRC DST, or --lab NAME SRC DST")
+    lab_name = _live(name) if name else None
+    topology = _live_topology(lab_name) if lab_name else _load(where[0]).topology
+    src, dst = where[-2:]
+    result = explain_flow(topology, src, dst, port, proto, ipv6)
+    live = _live_entries(lab_name, topology, result.src, result.dst, proto, port) if lab_name else []
     if as_json:
-        click.echo(json.dumps(asdict(result), default=str))
-    else:
-        for line in explanation_text(result):
-            console.print(line)
+        click.echo(json.dumps({**asdict(result), **({"live": live} if lab_name else {})}, default=str))
+        return
+    for line in explanation_text(result):
+        console.print(line)
+    if lab_name:
+        console.print("live connection table:" if live else "live connection table: no open flow")
+        for line in live:
+            console.print(f"  {escape(line)}")
+
+
+def _live_topology(lab_name: str):
+    """The running lab's current topology, as its engine has it (after live changes)."""
+    from .topology import parse
+    return parse(_ask(lab_name, "export"), f"lab {lab_name}", lab_name).topology
+
+
+def _live_entries(lab_name: str, topology, src: str, dst: str, proto: str, port: int) -> list[str]:
+    from .live_view import matching_entries
+    from .model import Instance
+    nodes = {n: topology.node(n) for n in (src, dst)}
+    addresses = {n: {str(a) for a in (*node.addresses, getattr(node, "public_ip", None)) if a is not None}
+                 for n, node in nodes.items()}
+    lines: list[str] = []
+    for here, there in ((src, dst), (dst, src)):
+        if isinstance(nodes[here], Instance):
+            tables = _ask(lab_name, "conntrack", instance=here)
+            lines += matching_entries(tables, proto, port, {here: addresses[there]})
+    return lines
 
 
 @cli.command()
@@ -299,13 +329,18 @@ def import_aws_(security_groups: tuple[str, ...], instances: str | None, subnets
 
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--lab", "name", help="Export a running lab's current topology (after live changes) instead of FILE.")
 @click.option("--format", "fmt", type=click.Choice(["aws", "yaml"]), default="aws", show_default=True,
               help="aws: describe-security-groups JSON; yaml: the topology file, normalised.")
-def export(file: str | None, fmt: str) -> None:
+def export(file: str | None, name: str | None, fmt: str) -> None:
     """Print a topology's security groups as AWS JSON (or the topology as YAML)."""
-    if file is None:
-        raise click.UsageError("give the topology FILE to export")
-    topology = _load(file).topology
+    if file is not None and name is not None:
+        raise click.UsageError("give a topology FILE or --lab NAME, not both")
+    if file is None and name is None:
+        from .lab import lab
+        if not lab.running_labs():
+            raise click.UsageError("give the topology FILE to export, or --lab NAME of a running lab")
+    topology = _load(file).topology if file is not None else _live_topology(_live(name))
     if fmt == "aws":
         from .importers.export import describe_security_groups
         click.echo(json.dumps(describe_security_groups(topology), indent=4))

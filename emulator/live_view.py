@@ -47,20 +47,21 @@ def conntrack_table(tables: dict[str, list[dict]]) -> Table:
         table.add_column(column, justify="right" if column.startswith(("pkts", "bytes", "idle")) else "left")
     for eni, entries in tables.items():
         for e in sorted(entries, key=lambda e: (e["proto"], e["remote"], e["remote_port"] or 0)):
-            table.add_row(eni, e["proto"], _end(e["local"], e["local_port"]),
-                          "out" if e["initiator"] == "egress" else "in", _end(e["remote"], e["remote_port"]),
+            table.add_row(eni, e["proto"], escape(_end(e["local"], e["local_port"])),
+                          "out" if e["initiator"] == "egress" else "in", escape(_end(e["remote"], e["remote_port"])),
                           "yes" if e["tracked"] else "[yellow]no[/]", e["state"], _idle(e["idle_left"]),
                           f"{e['packets_out']}/{e['packets_in']}", f"{e['bytes_out']}/{e['bytes_in']}")
     return table
 
 
-def matching_entries(tables: dict[str, list[dict]], proto: str, port: int, peers: dict[str, str]) -> Iterator[str]:
-    """Live entries of a probe's flow: on each ENI, the entry whose far end is the other side
-    (`peers`: eni -> the other side's address as that ENI sees it) and whose service port is `port`."""
+def matching_entries(tables: dict[str, list[dict]], proto: str, port: int,
+                     peers: dict[str, set[str]]) -> Iterator[str]:
+    """Live entries of a probe's flow: on each ENI, the entries whose far end is one of the other
+    side's addresses (`peers`: eni -> addresses) and whose service port is `port` (tcp/udp)."""
     for eni, entries in tables.items():
-        peer = peers.get(eni)
+        far = peers.get(eni, set())
         for e in entries:
-            if e["proto"] != proto or e["remote"] != peer:
+            if not e["proto"].startswith(proto) or e["remote"] not in far:
                 continue
             if proto in ("tcp", "udp") and port not in (e["local_port"], e["remote_port"]):
                 continue
@@ -89,6 +90,3 @@ def watch_view(lab: str, now: dict, before: dict | None, seconds: float) -> Grou
         drops.append(f"{when} {d['eni']} {d['direction']}: {d['proto']} {src} -> {dst} {d['reason']}\n")
     return Group(table, Text("recent drops:", style="bold"), drops or Text("(none)", style="dim"))
 
-
-def escaped(lines: Iterator[str]) -> Iterator[str]:
-    return (escape(line) for line in lines)
