@@ -1,6 +1,6 @@
 """EniFirewall: one ENI's stateful SG decision, packet by packet (sans-IO: time is an argument).
 
-Order of a decision: infrastructure traffic, non-initial fragments, ICMP errors (never own an
+Order of a decision: infrastructure traffic, the source/destination check, non-initial fragments, ICMP errors (never own an
 entry), then the flow's entry: tracked flows pass whatever the rules say now; untracked flows are
 re-checked against the current rules; a packet without an entry needs a rule and opens a flow.
 """
@@ -14,7 +14,8 @@ from .conntrack import (CLOSE, OTHER, STATE_TIMEOUTS, TCP_TRANSITIONS, TIME_WAIT
 from .packet import ICMP_ERROR_TYPES, ICMPV6_ERROR_TYPES, TCP_ACK, TCP_RST, TCP_SYN, Packet
 from .rules import CompiledRules
 from .sgstate import SecurityGroupState
-from .verdict import (ACCEPT, CONNTRACK_ALLOWANCE_EXCEEDED, DROP, ENI_SG_RULES_MISMATCH, FRAGMENT,
+from .verdict import (ACCEPT, CONNTRACK_ALLOWANCE_EXCEEDED, DROP, ENI_SG_RULES_MISMATCH,
+                      ENI_SOURCE_DEST_CHECK_RESTRICTION, FRAGMENT,
                       FRAGMENT_OF_FLOW, INFRASTRUCTURE, MALFORMED, OTHER_PROTO_600S_WINDOW, REASONS,
                       RELATED_ICMP, TRACKED_FLOW, TRACKED_RESPONSE, UNTRACKED_RULE_REVOKED, Verdict)
 
@@ -34,6 +35,7 @@ _DROP_MISMATCH = Verdict(DROP, ENI_SG_RULES_MISMATCH)
 _DROP_REVOKED = Verdict(DROP, UNTRACKED_RULE_REVOKED, tracked=False)
 _DROP_FRAGMENT = Verdict(DROP, FRAGMENT)
 _DROP_MALFORMED = Verdict(DROP, MALFORMED)
+_DROP_SOURCE_DEST = Verdict(DROP, ENI_SOURCE_DEST_CHECK_RESTRICTION)
 
 _FE80_PREFIX = 0x3FA               # fe80::/10, the top 10 bits
 _FF02_PREFIX = 0xFF02              # link-scope multicast ff02::/16 (MLD, ND)
@@ -52,6 +54,10 @@ class EniFirewall:
         self._allowance = options.conntrack_allowance
         self._related_icmp = options.related_icmp
         self._dns = int(state.vpc.dns_ip)
+        # EC2's source/destination check: an ENI only sends from and receives for its own
+        # addresses, so a spoofed source can never borrow another instance's SG membership.
+        self._own = {version: frozenset(int(a) for a in instance.addresses if a.version == version)
+                     for version in (4, 6)}
         self.table = ConntrackTable()
         self.counters: dict[str, int] = dict.fromkeys(
             ("accepted", "dropped", "malformed", "conntrack_allowance_exceeded", *REASONS), 0)
@@ -97,6 +103,8 @@ class EniFirewall:
         proto = packet.proto
         if self._is_infrastructure(packet, proto):
             return self._count(_ACCEPT_INFRASTRUCTURE)
+        if (packet.src if is_egress else packet.dst) not in self._own[version]:
+            return self._count(_DROP_SOURCE_DEST)
         if packet.fragment_offset:
             return self._count(self._fragment(packet, rules, is_egress))
         if (proto == PROTO_ICMP and packet.icmp_type in ICMP_ERROR_TYPES) or (
