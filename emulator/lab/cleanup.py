@@ -2,7 +2,8 @@
 
 Removes only what the state records AND our naming confirms: namespaces named
 `sgemu-<lab>-*` whose interfaces all carry the lab's ifalias marker, /etc/netns/<such ns>,
-processes inside those namespaces, and the engine daemon of that lab. Idempotent.
+processes inside those namespaces, and the engine daemon of that lab. Idempotent. Without a
+state directory (deleted while the lab ran), the record is rebuilt from names and markers.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import time
 from pathlib import Path
 
 from emulator.plan import PREFIX
-from . import netns, state
+from emulator.plan import marker as plan_marker
+from . import netns
 from .state import NETNS_ETC, LabState
 
 ENGINE_MODULE = "emulator.lab.daemon"
@@ -30,6 +32,19 @@ def is_engine(pid: int, lab: str) -> bool:
     """The pid is this lab's engine (and not a recycled pid of something else)."""
     argv = _cmdline(pid)
     return ENGINE_MODULE in argv and lab in argv
+
+
+def engine_pids(lab: str) -> list[int]:
+    """Every running engine of this lab, found by its command line (even one not yet recorded)."""
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and is_engine(int(p.name), lab)]
+
+
+def recovered(lab: str) -> LabState:
+    """A record rebuilt from names and markers alone, for a lab whose state directory is gone:
+    its namespaces (only those whose interfaces all carry the lab's marker) and their /etc/netns."""
+    marker = plan_marker(lab)
+    found = [ns for ns in sorted(netns.namespaces()) if ours(ns, lab, marker)]
+    return LabState(lab, marker, namespaces=found, netns_dirs=[str(NETNS_ETC / ns) for ns in found])
 
 
 def ours(ns: str, lab: str, marker: str) -> bool:
@@ -80,8 +95,7 @@ def teardown(record: LabState) -> list[str]:
     mine = [ns for ns in record.namespaces if ns in present and ours(ns, record.lab, record.marker)]
     skipped += [f"namespace {ns} (not marked {record.marker!r})" for ns in record.namespaces
                 if ns in present and ns not in mine]
-    engines = [p for p in {record.pids.get("engine"), state.read_pid(record.paths.engine_pid)}
-               if p and is_engine(p, record.lab)]
+    engines = engine_pids(record.lab)
     # Processes left in our namespaces would keep them (and their veths) alive after deletion.
     _kill(engines + [p for ns in mine for p in netns.pids(ns)])
     for ns in mine:

@@ -99,6 +99,20 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    try:
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:          # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _package_env() -> dict[str, str]:
     # The daemon runs as `python -m emulator.lab.daemon`: keep the package importable from a source tree.
     root = str(Path(emulator.__file__).resolve().parent.parent)
@@ -129,9 +143,10 @@ def _start_engine(record: LabState, progress: Progress) -> None:
     progress("engine: binding queues")
     paths = record.paths
     with open(paths.logs / "engine.log", "ab") as out:
+        # umask 077: everything the engine writes in the state directory is root's alone.
         process = subprocess.Popen([sys.executable, "-m", "emulator.lab.daemon", record.lab],
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True, env=_package_env())
+                                   start_new_session=True, env=_package_env(), umask=0o077)
     record.add_pid("engine", process.pid)
     deadline = time.monotonic() + READY_TIMEOUT
     while not paths.ready.exists():
@@ -186,7 +201,8 @@ def up(topology: Topology, progress: Progress = lambda message: None, enforce: b
             _start_services(topology, plan, record, progress)
     except BaseException:
         progress("failed: rolling back")
-        cleanup.teardown(record)
+        with _signals_ignored():     # a second Ctrl-C must not leave half a lab behind
+            cleanup.teardown(record)
         raise
     return status(lab)
 
@@ -204,12 +220,7 @@ def wait_foreground(lab: str) -> None:
 def down(lab: str) -> list[str]:
     """Tear a lab down from its recorded state; idempotent. Returns what was left alone."""
     _require_root()
-    record = state.load(lab)
-    if record is None:
-        root = state.paths(lab).root
-        if root.is_dir():         # crashed before its first record: nothing else exists yet
-            shutil.rmtree(root, ignore_errors=True)
-        return []
+    record = state.load(lab) or cleanup.recovered(lab)
     return cleanup.teardown(record)
 
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
+from emulator.errors import LabError
 from emulator.model import Topology
 
 RUN_DIR = Path(os.environ.get("SGEMU_RUN_DIR", "/run/sgemu"))
@@ -75,7 +78,8 @@ class LabState:
 
     def save(self) -> None:
         tmp = self.paths.state.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
+        with private(tmp, "w") as f:
+            f.write(json.dumps(asdict(self), indent=1))
         os.replace(tmp, self.paths.state)
 
     def add_namespace(self, name: str) -> None:
@@ -91,16 +95,33 @@ class LabState:
         self.save()
 
 
+def private(path: Path, mode: str) -> IO:
+    """Open for writing, created 0600 whatever the umask: state files are root's alone."""
+    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), mode)
+
+
 def create(lab: str, marker: str, source: str, topology: Topology) -> LabState:
-    """A fresh state directory; refuses (FileExistsError) when one already exists."""
-    RUN_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """A fresh state directory (0700, files 0600); a LabError when it exists or cannot be made."""
     root = paths(lab).root
-    root.mkdir(mode=0o700)
-    (root / "logs").mkdir(mode=0o700)
-    with open(paths(lab).topology, "wb") as f:
-        pickle.dump(topology, f)
-    state = LabState(lab, marker, source=source)
-    state.save()
+    try:
+        RUN_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        raise LabError(f"lab {lab!r} is already running (its state {root} exists); "
+                       f"run `sgemu down --lab {lab}` first") from None
+    except OSError as exc:
+        raise LabError(f"cannot create the state directory {root}: {exc.strerror}; sgemu needs a "
+                       f"writable {RUN_DIR} (or set SGEMU_RUN_DIR to a directory root can write)") from None
+    try:
+        root.chmod(0o700)                    # mkdir's mode is cut by the umask, never widened
+        (root / "logs").mkdir(mode=0o700)
+        with private(paths(lab).topology, "wb") as f:
+            pickle.dump(topology, f)
+        state = LabState(lab, marker, source=source)
+        state.save()
+    except OSError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        raise LabError(f"cannot write the lab's state in {root}: {exc.strerror}") from None
     return state
 
 
@@ -120,7 +141,7 @@ def save_topology(lab: str, topology: Topology) -> None:
     """Replace the recorded model (the engine does after each live change), atomically."""
     path = paths(lab).topology
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
+    with private(tmp, "wb") as f:
         pickle.dump(topology, f)
     os.replace(tmp, path)
 
