@@ -23,6 +23,7 @@ LINK_GATEWAY_V6 = IPv6Address("fe80::1")      # next hop of every IPv6 node
 HAIRPIN_MARK = 0x1             # skb mark bit: instance -> public IP of another instance
 OFFLOAD_MARK = 0x2             # connmark bit: the engine hands the flow's later packets to the kernel
 PULLBACK_MARK = 0x4            # skb mark bit on a verdict: clear OFFLOAD_MARK, the engine wants the flow back
+DECIDED_MARK = 0x8             # skb mark bit: the engine already decided the destination ENI's ingress
 ND_TYPES = (133, 134, 135, 136, 137)          # RS, RA, NS, NA, redirect: infrastructure
 Views = tuple[tuple[str, str, int, str], ...]
 
@@ -280,9 +281,14 @@ FILTER_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
 
 def _queue_rules(enis: tuple[Eni, ...]) -> tuple[list[str], list[str]]:
     """PREROUTING -i eni-X is X's egress check; POSTROUTING -o eni-X is X's ingress check.
-    No --queue-bypass: with no engine bound, packets are dropped (fail closed)."""
+    No --queue-bypass: with no engine bound, packets are dropped (fail closed).
+    Between two instances (no NAT on the way) the engine decides the destination's ingress
+    together with the source's egress and says so with DECIDED_MARK: one queue trip, not two.
+    Packet marks never cross namespaces, so no instance can forge it."""
+    decided = f"0x{DECIDED_MARK:x}"
     pre = [f"-A PREROUTING -i {e.device} -j NFQUEUE --queue-num {e.queue}" for e in enis]
-    post = [f"-A POSTROUTING -o {e.device} -j NFQUEUE --queue-num {e.queue}" for e in enis]
+    post = [f"-A POSTROUTING -o {ENI_PREFIX}+ -m mark --mark {decided}/{decided} -j ACCEPT"] if enis else []
+    post += [f"-A POSTROUTING -o {e.device} -j NFQUEUE --queue-num {e.queue}" for e in enis]
     return pre, post
 
 

@@ -109,25 +109,29 @@ def _as_ip(version: int, value: int) -> IPAddress:
     return IPv4Address(value) if version == 4 else IPv6Address(value)
 
 
-def parse(data: bytes) -> Packet | str:
-    """Header fields of an IP packet, or a short reason why it is malformed. Never raises."""
-    return _parse(data, True)
+def parse(data: bytes, cut: bool = False) -> Packet | str:
+    """Header fields of an IP packet, or a short reason why it is malformed. Never raises.
+
+    `cut`: the data may stop short of the packet's end (a queue's copy range, a GSO packet
+    larger than it); the IP header's length is then the packet's, and headers past the data
+    are malformed as before."""
+    return _parse(data, True, cut)
 
 
-def _parse(data: bytes, outer: bool) -> Packet | str:
+def _parse(data: bytes, outer: bool, cut: bool = False) -> Packet | str:
     """`outer` is False for the header embedded in an ICMP error: there only the first
     bytes of the original datagram are guaranteed, so missing L4 fields stay 0."""
     if not data:
         return "empty packet"
     version = data[0] >> 4
     if version == 4:
-        return _parse_ipv4(data, outer)
+        return _parse_ipv4(data, outer, cut)
     if version == 6:
-        return _parse_ipv6(data, outer)
+        return _parse_ipv6(data, outer, cut)
     return f"unknown IP version {version}"
 
 
-def _parse_ipv4(data: bytes, outer: bool) -> Packet | str:
+def _parse_ipv4(data: bytes, outer: bool, cut: bool) -> Packet | str:
     size = len(data)
     if size < 20:
         return "truncated IPv4 header"
@@ -139,30 +143,35 @@ def _parse_ipv4(data: bytes, outer: bool) -> Packet | str:
         return "truncated IPv4 options"
     if total < header_len:
         return "bad IPv4 total length"
+    length = total
     if total > size:
-        if outer:
+        if outer and not cut:
             return "truncated IPv4 packet"
         total = size
-    packet = Packet(4, src, dst, proto, length=total, fragment_offset=(frag & 0x1FFF) * 8,
+        if not outer:
+            length = size
+    packet = Packet(4, src, dst, proto, length=length, fragment_offset=(frag & 0x1FFF) * 8,
                     more_fragments=bool(frag & 0x2000))
     if packet.fragment_offset:
         return packet
     return _parse_l4(packet, data, header_len, total, outer)
 
 
-def _parse_ipv6(data: bytes, outer: bool) -> Packet | str:
+def _parse_ipv6(data: bytes, outer: bool, cut: bool) -> Packet | str:
     size = len(data)
     if size < 40:
         return "truncated IPv6 header"
     _vtf, payload_len, next_header, _hops, src, dst = _IPV6.unpack_from(data)
     # Payload length 0 means a jumbogram (or nothing): trust what we were given.
-    end = 40 + payload_len if payload_len else size
+    end = packet_len = 40 + payload_len if payload_len else size
     if end > size:
-        if outer:
+        if outer and not cut:
             return "truncated IPv6 packet"
         end = size
+        if not outer:
+            packet_len = size
     packet = Packet(6, int.from_bytes(src, "big"), int.from_bytes(dst, "big"), next_header,
-                    length=end)
+                    length=packet_len)
     offset = 40
     while next_header in _EXTENSION_HEADERS:
         if offset + 8 > end:

@@ -20,6 +20,7 @@ from . import lab, netns, state
 IPERF_PORT = 5201
 ECHO_PORT = 7000
 CPS_SECONDS = 3.0
+CPS_WARMUP = 0.5
 PINGPONG_COUNT = 2000
 MEMORY_FLOWS = 100_000
 FLEET_SIZES = (10, 100)
@@ -132,7 +133,8 @@ def run_mode(mode: str, seconds: float) -> ModeResult:
         after, _ = _verdicts(name, time.time()) if enforced else (0, 0.0)
         drops = queue_drops(plan.fabric.name) - drops
         duration = iperf["end"]["sum_received"]["seconds"]
-        cps = _json_run(_in(a, _python("connect", b_ip, str(ECHO_PORT), str(CPS_SECONDS))),
+        _json_run(_in(a, _python("connect", b_ip, str(ECHO_PORT + 1), str(CPS_WARMUP))), timeout=30)
+        cps = _json_run(_in(a, _python("connect", b_ip, str(ECHO_PORT + 1), str(CPS_SECONDS))),
                         timeout=CPS_SECONDS + 30)
         rtt = _json_run(_in(a, _python("pingpong", b_ip, str(ECHO_PORT), str(PINGPONG_COUNT))), timeout=60)
         return ModeResult(iperf["end"]["sum_received"]["bits_per_second"], (after - before) / duration,

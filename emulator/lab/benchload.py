@@ -1,7 +1,7 @@
 """Load generators the benchmark runs inside lab namespaces, and the engine memory probe.
 
-    python -m emulator.lab.benchload serve PORT              # accept, echo, close on EOF
-    python -m emulator.lab.benchload connect HOST PORT SECONDS
+    python -m emulator.lab.benchload serve PORT     # PORT: echo until EOF; PORT+1: close at once
+    python -m emulator.lab.benchload connect HOST PORT SECONDS   # PORT: one that closes at once
     python -m emulator.lab.benchload pingpong HOST PORT COUNT
     python -m emulator.lab.benchload memory FLOWS
 
@@ -21,16 +21,26 @@ WARMUP_ROUND_TRIPS = 200      # the first exchanges also carry the flow to the k
 
 
 def serve(port: int) -> None:
-    listener = socket.create_server(("0.0.0.0", port), backlog=4096)
-    listener.setblocking(False)
+    """Echo on `port`; on `port + 1` close every connection at once, as an HTTP/1.0 server
+    would: the server then holds TIME_WAIT, and the client's ports never run out."""
+    echo = socket.create_server(("0.0.0.0", port), backlog=4096)
+    closing = socket.create_server(("0.0.0.0", port + 1), backlog=4096)
     selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ)
+    for listener in (echo, closing):
+        listener.setblocking(False)
+        selector.register(listener, selectors.EVENT_READ)
     print("ready", flush=True)
     while True:
         for key, _ in selector.select():
-            if key.fileobj is listener:
+            if key.fileobj is closing:
                 try:
-                    conn, _ = listener.accept()
+                    closing.accept()[0].close()
+                except BlockingIOError:
+                    pass
+                continue
+            if key.fileobj is echo:
+                try:
+                    conn, _ = echo.accept()
                 except BlockingIOError:
                     continue
                 conn.setblocking(False)
@@ -52,13 +62,15 @@ def serve(port: int) -> None:
 
 
 def connect(host: str, port: int, seconds: float) -> dict:
-    """New connections per second: connect, then close, as fast as one client goes."""
+    """New connections per second, as fast as one client goes: connect, wait for the server's
+    close, close."""
     done = failed = 0
     deadline = time.monotonic() + seconds
     started = time.monotonic()
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection((host, port), timeout=2):
+            with socket.create_connection((host, port), timeout=2) as sock:
+                sock.recv(1)
                 done += 1
         except OSError:
             failed += 1

@@ -18,11 +18,13 @@ import sys
 import time
 
 from emulator.engine.firewall import EniFirewall, build_firewalls
+from emulator.engine.offload import Offloads
 from emulator.plan import build_plan
 from . import state
 from .control import ControlServer, socket_path
 from .live import LiveLab
 from .nfqueue import QueueServer, public_sources
+from .offload import KernelConntrack
 
 HEALTH_PERIOD = 1.0
 log = logging.getLogger("sgemu.engine")
@@ -31,7 +33,8 @@ log = logging.getLogger("sgemu.engine")
 def write_health(lab: str, started: float, firewalls: dict[str, EniFirewall], server: QueueServer) -> None:
     health = {
         "pid": os.getpid(), "started": started, "updated": time.time(), "engine_errors": server.errors,
-        "enis": {name: {"counters": dict(fw.counters), "flows": sum(1 for _ in fw.table)}
+        "gso": server.gso, "offloaded_flows": server.offloaded,
+        "enis": {name: {"counters": dict(fw.counters), "flows": len(fw.table)}
                  for name, fw in firewalls.items()},
     }
     path = state.paths(lab).health
@@ -57,7 +60,10 @@ def serve(lab: str) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server = QueueServer(build_plan(topology), firewalls, public_sources(topology), observe=live.observe)
+    plan = build_plan(topology)
+    offloads = Offloads(topology, firewalls) if topology.options.offload else None
+    kernel = KernelConntrack(plan.fabric.name) if offloads is not None else None
+    server = QueueServer(plan, firewalls, public_sources(topology), observe=live.observe, offloads=offloads)
     control = ControlServer(socket_path(lab), lambda op, args: live.handle(op, args, time.monotonic()),
                             server.register, server.unregister)
     try:
@@ -66,6 +72,11 @@ def serve(lab: str) -> None:
         while not stopping:
             server.serve(HEALTH_PERIOD)
             now = time.monotonic()
+            if offloads is not None and kernel is not None:
+                # Before expiry: offloaded traffic refreshes its entries; what expires anyway
+                # is released before another packet is served.
+                for flow in offloads.sync(kernel.offloaded(), now):
+                    kernel.release(flow)
             for firewall in firewalls.values():
                 firewall.expire(now)
             live.tick(now)
@@ -73,6 +84,8 @@ def serve(lab: str) -> None:
     finally:
         control.close()
         server.close()
+        if kernel is not None:
+            kernel.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,148 @@
+"""Kernel offload of established flows: which flows the kernel may fast-path, and how the
+engine keeps knowing them (sans-IO: the lab feeds kernel conntrack counters in, and releases
+what this returns).
+
+A flow is offloaded when it is TRACKED TCP and ESTABLISHED on every ENI it crosses (both ENIs
+between two instances, the instance's one for the internet). Tracked flows survive rule
+changes (AWS), so letting the kernel pass their later packets is exact; untracked flows are
+never offloaded, they must die the moment a revoke cuts them. SYN/FIN/RST always come back
+to the engine (the bypass rule excludes them), so its state machine sees every open and
+close; a FIN or RST pulls the flow back for good. Idle timeouts stay the engine's: kernel
+counters refresh the entries, and an entry that expires anyway is released so the flow's
+next packet meets the engine again.
+
+The offer is made on a packet leaving an instance (PREROUTING, before any NAT): its tuple is
+the kernel's original or reply tuple, which is how kernel flows are matched back.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from emulator.model import PROTO_TCP, Topology
+
+from .conntrack import ESTABLISHED, ConntrackEntry, flow_key
+from .firewall import EniFirewall
+from .packet import Packet
+
+Wire = tuple[int, int, int, int, int, int]     # version, proto, src, sport, dst, dport
+
+
+@dataclass(frozen=True)
+class KernelFlow:
+    """One kernel conntrack entry carrying the offload mark, with its counters."""
+
+    orig: Wire
+    reply: Wire
+    orig_packets: int = 0
+    orig_bytes: int = 0
+    reply_packets: int = 0
+    reply_bytes: int = 0
+    mark: int = 0               # the whole connmark (other bits must survive a release)
+
+
+def wire(packet: Packet) -> Wire:
+    return (packet.version, packet.proto, packet.src, packet.sport, packet.dst, packet.dport)
+
+
+def reverse(flow: Wire) -> Wire:
+    version, proto, src, sport, dst, dport = flow
+    return (version, proto, dst, dport, src, sport)
+
+
+class OffloadedFlow:
+    """The engine entries (one per ENI crossed) behind one kernel flow. `seen` is what the
+    engine has counted so far along the offering packet's direction and back, as
+    [packets, bytes, packets back, bytes back]; kernel counters beyond it are new traffic."""
+
+    __slots__ = ("wire", "legs", "seen")
+
+    def __init__(self, flow: Wire, legs: list[tuple[EniFirewall, tuple]], first: ConntrackEntry):
+        self.wire = flow
+        self.legs = legs
+        self.seen = [first.packets_egress, first.bytes_egress, first.packets_ingress, first.bytes_ingress]
+
+
+class Offloads:
+    """The lab's offloaded flows, keyed by the tuple of the packet that offered them."""
+
+    def __init__(self, topology: Topology, firewalls: dict[str, EniFirewall]):
+        self._enis = {(a.version, int(a)): firewalls[i.name] for i in topology.instances for a in i.addresses}
+        # Hairpin (to another instance's public IP) crosses NAT between the two ENIs: not offloaded.
+        self._public = frozenset(int(i.public_ip) for i in topology.instances if i.public_ip is not None)
+        self.flows: dict[Wire, OffloadedFlow] = {}
+
+    def __len__(self) -> int:
+        return len(self.flows)
+
+    def offer(self, firewall: EniFirewall, packet: Packet, now: float) -> bool:
+        """For an accepted tracked TCP packet without SYN/FIN/RST leaving `firewall`'s instance:
+        True when its flow may take the kernel fast path (then it is recorded as offloaded)."""
+        flow = wire(packet)
+        if flow in self.flows:
+            return True
+        if packet.proto != PROTO_TCP:
+            return False
+        legs = [(firewall, flow_key(packet, True))]
+        peer = self._enis.get((packet.version, packet.dst))
+        if peer is not None:
+            legs.append((peer, flow_key(packet, False)))
+        elif packet.version == 4 and packet.dst in self._public:
+            return False
+        entries = [fw.table.get(key, now) for fw, key in legs]
+        if not all(e is not None and e.tracked and e.state == ESTABLISHED for e in entries):
+            return False
+        self.flows[flow] = OffloadedFlow(flow, legs, entries[0])   # type: ignore[arg-type]
+        return True
+
+    def pull_back(self, packet: Packet) -> bool:
+        """A FIN or RST: the flow comes back to the engine for good. True when it was offloaded."""
+        flow = wire(packet)
+        return self.flows.pop(flow, None) is not None or self.flows.pop(reverse(flow), None) is not None
+
+    def sync(self, kernel: Iterable[KernelFlow], now: float) -> list[KernelFlow]:
+        """Refresh the engine's entries from the kernel's counters; forget flows the kernel no
+        longer marks. Returns the kernel flows to release (clear their mark at once): those
+        whose engine entry is gone or idle past its timeout, and any the engine never offered."""
+        release: list[KernelFlow] = []
+        alive: dict[Wire, OffloadedFlow] = {}
+        for k in kernel:
+            flow = self.flows.get(k.orig)
+            forward = True
+            if flow is None:
+                flow = self.flows.get(k.reply)
+                forward = False
+            if flow is None:
+                release.append(k)
+                continue
+            counts = (k.orig_packets, k.orig_bytes, k.reply_packets, k.reply_bytes) if forward else \
+                (k.reply_packets, k.reply_bytes, k.orig_packets, k.orig_bytes)
+            if self._refresh(flow, counts, now):
+                alive[flow.wire] = flow
+            else:
+                release.append(k)
+        self.flows = alive
+        return release
+
+    @staticmethod
+    def _refresh(flow: OffloadedFlow, counts: tuple[int, int, int, int], now: float) -> bool:
+        """Add the new traffic to every leg; False when a leg's entry is gone or expired."""
+        delta = [max(0, c - s) for c, s in zip(counts, flow.seen)]
+        flow.seen = [max(c, s) for c, s in zip(counts, flow.seen)]
+        active = delta[0] or delta[2]
+        for n, (firewall, key) in enumerate(flow.legs):
+            entry = firewall.table.get(key, now)
+            if entry is None:
+                return False
+            if not active:
+                continue
+            # The first leg saw the offering packet as egress, the peer as ingress.
+            out_p, out_b, in_p, in_b = delta if n == 0 else (delta[2], delta[3], delta[0], delta[1])
+            entry.packets_egress += out_p
+            entry.bytes_egress += out_b
+            entry.packets_ingress += in_p
+            entry.bytes_ingress += in_b
+            # Same idle timeout as the entry's last packet set (expires - last_seen).
+            entry.expires = now + (entry.expires - entry.last_seen)
+            entry.last_seen = now
+        return True
