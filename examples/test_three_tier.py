@@ -31,3 +31,11 @@ def test_database_answers_only_the_app_tier(lab):
 def test_real_clients(lab):
     banner = lab.exec("app", "nc", "-N", "-w", "2", "db", "3306")
     assert banner.stdout.startswith("db tcp 3306 ready")
+
+
+def test_opening_a_port_at_runtime(lab):
+    assert lab.probe("stranger", "alb", 8443) == "timeout"
+    lab.authorize_ingress("alb-sg", "tcp", 8443, cidr="198.51.100.7/32")
+    assert lab.probe("stranger", "alb", 8443) == "refused"   # allowed now; nothing listens
+    lab.revoke_ingress("alb-sg", "tcp", 8443, cidr="198.51.100.7/32")
+    assert lab.probe("stranger", "alb", 8443) == "timeout"

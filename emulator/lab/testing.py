@@ -47,6 +47,40 @@ class SgLab:
         return subprocess.run(labs.exec_argv(self.name, node, list(cmd)), capture_output=True,
                               text=True, timeout=timeout)
 
+    def _change(self, action: str, direction: str, sg: str, protocol: str, port: int | str | None,
+                cidr: str | None, group: str | None, icmp_type: int | None, icmp_code: int | None,
+                description: str | None) -> list[str]:
+        from .control import request
+        from .live import permission
+        rule = permission(protocol, None if port is None else str(port), icmp_type, icmp_code, cidr, group,
+                          description)
+        result = request(self.name, action, sg=sg, direction=direction, rules=[rule])
+        return list(result["rules"])
+
+    def authorize_ingress(self, sg: str, protocol: str = "tcp", port: int | str | None = None, *,
+                          cidr: str | None = None, group: str | None = None, icmp_type: int | None = None,
+                          icmp_code: int | None = None, description: str | None = None) -> list[str]:
+        """Add an inbound rule at once (AWS semantics); returns the new sgr- ids."""
+        return self._change("authorize", "ingress", sg, protocol, port, cidr, group, icmp_type, icmp_code,
+                            description)
+
+    def revoke_ingress(self, sg: str, protocol: str = "tcp", port: int | str | None = None, *,
+                       cidr: str | None = None, group: str | None = None, icmp_type: int | None = None,
+                       icmp_code: int | None = None) -> list[str]:
+        """Remove an inbound rule: tracked flows live on until idle, untracked ones are cut."""
+        return self._change("revoke", "ingress", sg, protocol, port, cidr, group, icmp_type, icmp_code, None)
+
+    def authorize_egress(self, sg: str, protocol: str = "tcp", port: int | str | None = None, *,
+                         cidr: str | None = None, group: str | None = None, icmp_type: int | None = None,
+                         icmp_code: int | None = None, description: str | None = None) -> list[str]:
+        return self._change("authorize", "egress", sg, protocol, port, cidr, group, icmp_type, icmp_code,
+                            description)
+
+    def revoke_egress(self, sg: str, protocol: str = "tcp", port: int | str | None = None, *,
+                      cidr: str | None = None, group: str | None = None, icmp_type: int | None = None,
+                      icmp_code: int | None = None) -> list[str]:
+        return self._change("revoke", "egress", sg, protocol, port, cidr, group, icmp_type, icmp_code, None)
+
     def assert_matrix(self, expected: Mapping[str, str] | Iterable[Mapping], proto: str = "tcp") -> None:
         """Probe every expected cell for real, in parallel; on any difference fail with both
         matrices (expected and observed) and the command reproducing each difference."""

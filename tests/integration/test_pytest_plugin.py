@@ -25,7 +25,7 @@ def test_readme_example_passes(pytester: pytest.Pytester) -> None:
     (pytester.path / "topologies").mkdir()
     shutil.copy(ROOT / "topologies" / "three-tier.yaml", pytester.path / "topologies")
     result = pytester.runpytest_subprocess(str(example / "test_three_tier.py"), "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     assert _lab_namespaces("three-tier") == []
 
 
