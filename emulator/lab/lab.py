@@ -142,7 +142,7 @@ def _build_network(plan: LabPlan, record: LabState, progress: Progress) -> None:
 def _start_engine(record: LabState, progress: Progress) -> None:
     progress("engine: binding queues")
     paths = record.paths
-    with open(paths.logs / "engine.log", "ab") as out:
+    with state.private(paths.logs / "engine.log", "ab") as out:
         # umask 077: everything the engine writes in the state directory is root's alone.
         process = subprocess.Popen([sys.executable, "-m", "emulator.lab.daemon", record.lab],
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

@@ -54,12 +54,17 @@ def pids(ns: str) -> list[int]:
     return [int(p) for p in result.stdout.split()] if result.returncode == 0 else []
 
 
+_PEER_IN_TRANSIT = "sgemu-peer"     # the peer's name until it moves to its namespace
+
+
 def add_veth(fabric: str, veth: Veth, marker: str) -> None:
-    """Created straight between two lab namespaces: the root namespace never holds an end."""
-    run(["ip", "-n", fabric, "link", "add", veth.device, "type", "veth",
-         "peer", "name", veth.peer, "netns", veth.peer_ns])
-    batch(fabric, [f"link set {veth.device} alias {marker}"])
-    batch(veth.peer_ns, [f"link set {veth.peer} alias {marker}"])
+    """Created inside the fabric, so the root namespace never holds an end; both ends are
+    marked in the same `ip` run that creates them (cleanup deletes only marked namespaces, so
+    an interrupt between creating and marking would strand them), then the peer moves."""
+    batch(fabric, [f"link add {veth.device} type veth peer name {_PEER_IN_TRANSIT}",
+                   f"link set {veth.device} alias {marker}",
+                   f"link set {_PEER_IN_TRANSIT} alias {marker}",
+                   f"link set {_PEER_IN_TRANSIT} netns {veth.peer_ns} name {veth.peer}"])
 
 
 def configure(ns: Namespace) -> None:

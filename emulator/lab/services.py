@@ -18,6 +18,7 @@ from pathlib import Path
 import emulator
 from emulator.errors import LabError
 from emulator.model import PROTO_TCP, PROTO_UDP, Instance, Service, Topology
+from .state import private
 
 SSHD = "/usr/sbin/sshd"
 SSHD_PRIVSEP_DIR = Path("/run/sshd")   # sshd refuses to start without it
@@ -165,7 +166,7 @@ def _server_env() -> dict[str, str]:
 
 
 def _spawn(ns: str, argv: list[str], label: str, services: tuple[Service, ...], log: Path) -> _Started:
-    with log.open("ab") as out:
+    with private(log, "ab") as out:
         process = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdin=subprocess.DEVNULL,
                                    stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True, env=_server_env())

@@ -96,8 +96,10 @@ class LabState:
 
 
 def private(path: Path, mode: str) -> IO:
-    """Open for writing, created 0600 whatever the umask: state files are root's alone."""
-    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), mode)
+    """Open for writing ("w"/"wb") or appending ("ab"), created 0600 whatever the umask:
+    state files and logs are root's alone."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    return open(os.open(path, flags, 0o600), mode)
 
 
 def create(lab: str, marker: str, source: str, topology: Topology) -> LabState:
