@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 from ipaddress import ip_address
 
-from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple, NFCTSocket
 
 from emulator.engine.offload import KernelFlow, Wire
@@ -50,11 +49,8 @@ class KernelConntrack:
     """ctnetlink sockets of the fabric namespace, one per address family."""
 
     def __init__(self, fabric: str):
-        pyroute2_netns.pushns(fabric)
-        try:
-            self._sockets = {v: NFCTSocket(nfgen_family=f) for v, f in FAMILIES.items()}
-        finally:
-            pyroute2_netns.popns()
+        # pyroute2 opens the socket lazily: name the namespace rather than entering it.
+        self._sockets = {v: NFCTSocket(nfgen_family=f, netns=fabric) for v, f in FAMILIES.items()}
 
     def offloaded(self) -> list[KernelFlow]:
         """Every connection whose mark carries the offload bit (filtered in the kernel)."""
