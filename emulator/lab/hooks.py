@@ -8,6 +8,7 @@ checked for real, in a throwaway namespace.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -52,8 +53,15 @@ def detect_frontend() -> str:
                    "install the iptables package (with xt NFQUEUE support)")
 
 
+# iptables-restore input is our rule text: names, addresses, marks and options, nothing else.
+RULE_LINE = re.compile(r"[A-Za-z0-9 ._:/,*+!\[\]-]*")
+
+
 def install(plan: LabPlan, frontend: str) -> None:
     """Each table in one restore: the kernel swaps it in atomically."""
+    bad = [line for rs in plan.rulesets for line in rs.text.splitlines() if not RULE_LINE.fullmatch(line)]
+    if bad:
+        raise ValueError(f"refusing iptables-restore input {bad!r}: only names and addresses may reach iptables")
     for ruleset in plan.rulesets:
         netns.run(netns.exec_argv(plan.fabric.name, [restore_command(frontend, ruleset.family)]),
                   stdin=ruleset.text)

@@ -3,6 +3,7 @@ namespace), and the few queries cleanup and status need."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Sequence
 
@@ -24,9 +25,24 @@ def exec_argv(ns: str, argv: Sequence[str]) -> list[str]:
     return ["ip", "netns", "exec", ns, *argv]
 
 
+# Defence in depth behind topology validation: what reaches `ip` is our names and addresses only.
+NAMESPACE = re.compile(r"sgemu-[a-z0-9][a-z0-9-]*")
+BATCH_LINE = re.compile(r"[A-Za-z0-9 ._:/@-]+")
+
+
+def _checked_namespace(name: str) -> str:
+    if not NAMESPACE.fullmatch(name):
+        raise ValueError(f"refusing namespace name {name!r}: not an sgemu-<lab>-<node> name")
+    return name
+
+
 def batch(ns: str, commands: list[str]) -> None:
+    """One `ip -batch` run; every line is checked, so no topology string can add a command."""
+    bad = [c for c in commands if not BATCH_LINE.fullmatch(c)]
+    if bad:
+        raise ValueError(f"refusing ip -batch input {bad!r}: only names and addresses may reach ip")
     if commands:
-        run(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(commands) + "\n")
+        run(["ip", "-n", _checked_namespace(ns), "-batch", "-"], stdin="\n".join(commands) + "\n")
 
 
 def namespaces() -> set[str]:
@@ -35,7 +51,7 @@ def namespaces() -> set[str]:
 
 
 def add_namespace(name: str) -> None:
-    run(["ip", "netns", "add", name])
+    run(["ip", "netns", "add", _checked_namespace(name)])
     batch(name, ["link set lo up"])
 
 
