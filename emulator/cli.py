@@ -337,9 +337,7 @@ def export(file: str | None, name: str | None, fmt: str) -> None:
     if file is not None and name is not None:
         raise click.UsageError("give a topology FILE or --lab NAME, not both")
     if file is None and name is None:
-        from .lab import lab
-        if not lab.running_labs():
-            raise click.UsageError("give the topology FILE to export, or --lab NAME of a running lab")
+        raise click.UsageError("give the topology FILE to export, or --lab NAME of a running lab")
     topology = _load(file).topology if file is not None else _live_topology(_live(name))
     if fmt == "aws":
         from .importers.export import describe_security_groups
