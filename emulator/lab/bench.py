@@ -1,7 +1,7 @@
 """`scripts/bench`: builds its own labs (`bench-*`) and measures, in one run and side by side,
 (a) the same lab with no enforcement, (b) sgemu with offload, (c) sgemu without offload.
 
-    python -m emulator.lab.bench [--seconds 5] [--json]
+    python -m emulator.lab.bench [--seconds 3] [--rounds 3] [--json]
 
 Ratios are against (a) of the same run, never against fixed numbers: machines differ.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -21,6 +22,8 @@ IPERF_PORT = 5201
 ECHO_PORT = 7000
 CPS_SECONDS = 3.0
 CPS_WARMUP = 0.5
+UDP_SECONDS = 2.0
+UDP_PAYLOAD = 64               # bytes per datagram: a packet-rate test, not a byte-rate one
 PINGPONG_COUNT = 2000
 MEMORY_FLOWS = 100_000
 FLEET_SIZES = (10, 100)
@@ -30,14 +33,15 @@ SERVER_START_TIMEOUT = 10.0
 
 
 def pair_topology(name: str, offload: bool) -> dict:
-    """Two instances whose SG admits all TCP from itself: every flow is tracked (the source
-    is an SG reference, not 0.0.0.0/0), so offload applies."""
+    """Two instances whose SG admits all TCP and UDP from itself: every flow is tracked (the
+    source is an SG reference, not 0.0.0.0/0), so offload applies to TCP."""
     return {
         "name": name,
         "vpc": {"cidr": "10.0.0.0/16"},
         "subnets": [{"name": "bench", "cidr": "10.0.1.0/24"}],
         "security_groups": [{"name": "bench-sg",
-                             "ingress": [{"protocol": "tcp", "ports": "0-65535", "group": "bench-sg"}]}],
+                             "ingress": [{"protocol": "tcp", "ports": "0-65535", "group": "bench-sg"},
+                                         {"protocol": "udp", "ports": "0-65535", "group": "bench-sg"}]}],
         "instances": [{"name": n, "subnet": "bench", "security_groups": ["bench-sg"]} for n in ("a", "b")],
         "options": {"offload": offload},
     }
@@ -51,9 +55,12 @@ def fleet_topology(name: str, count: int) -> dict:
 
 @dataclass
 class ModeResult:
+    """Medians over the rounds of one mode."""
+
     throughput_bps: float
-    engine_pps: float           # queue verdicts per second while iperf3 ran (each ENI crossing is one)
-    queue_drops: int            # kernel queue + socket drops during the throughput run
+    verdicts_per_s: float       # engine verdicts per second while iperf3 TCP ran (GSO: up to 64 KB each)
+    udp_pps: float              # small UDP datagrams per second that reached the receiver
+    queue_drops: int            # kernel queue + socket drops over all runs (the UDP flood overruns on purpose)
     cps: float
     rtt_us: float
 
@@ -112,38 +119,68 @@ def _wait_port(ns: str, port: int) -> None:
     raise RuntimeError(f"nothing listens on {port} in {ns}")
 
 
-def run_mode(mode: str, seconds: float) -> ModeResult:
-    name = f"bench-{mode}"
-    topology = parse(pair_topology(name, offload=mode == "offload"), "bench").topology
-    _down_quietly(name)
-    lab.up(topology, enforce=mode != "plain")
-    servers: list[subprocess.Popen] = []
-    try:
-        plan = lab.lab_plan(name)
-        a, b = plan.namespace("a").name, plan.namespace("b").name
-        b_ip = str(topology.instance("b").private_ip)
-        servers.append(_start_server(_in(b, ["iperf3", "-s", "-p", str(IPERF_PORT)]), None))
-        servers.append(_start_server(_in(b, _python("serve", str(ECHO_PORT))), "ready"))
-        _wait_port(b, IPERF_PORT)
-        enforced = mode != "plain"
-        before, t0 = _verdicts(name, time.time()) if enforced else (0, 0.0)
-        drops = queue_drops(plan.fabric.name)
-        iperf = _json_run(_in(a, ["iperf3", "-c", b_ip, "-p", str(IPERF_PORT), "-t", str(seconds), "-J"]),
-                          timeout=seconds + 30)
-        after, _ = _verdicts(name, time.time()) if enforced else (0, 0.0)
-        drops = queue_drops(plan.fabric.name) - drops
-        duration = iperf["end"]["sum_received"]["seconds"]
-        _json_run(_in(a, _python("connect", b_ip, str(ECHO_PORT + 1), str(CPS_WARMUP))), timeout=30)
-        cps = _json_run(_in(a, _python("connect", b_ip, str(ECHO_PORT + 1), str(CPS_SECONDS))),
+class BenchLab:
+    """One mode's running lab with its servers in `b`; clients run in `a`."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.name = f"bench-{mode}"
+        topology = parse(pair_topology(self.name, offload=mode == "offload"), "bench").topology
+        _down_quietly(self.name)
+        lab.up(topology, enforce=mode != "plain")
+        self._servers: list[subprocess.Popen] = []
+        plan = lab.lab_plan(self.name)
+        self.fabric, self.a, self.b = plan.fabric.name, plan.namespace("a").name, plan.namespace("b").name
+        self.b_ip = str(topology.instance("b").private_ip)
+        self.samples: dict[str, list[float]] = {}
+        self.drops = 0
+        try:
+            self._servers.append(_start_server(_in(self.b, ["iperf3", "-s", "-p", str(IPERF_PORT)]), None))
+            self._servers.append(_start_server(_in(self.b, _python("serve", str(ECHO_PORT))), "ready"))
+            _wait_port(self.b, IPERF_PORT)
+        except BaseException:
+            self.close()
+            raise
+
+    def _add(self, key: str, value: float) -> None:
+        self.samples.setdefault(key, []).append(value)
+
+    def _iperf(self, seconds: float, *extra: str) -> dict:
+        out = _json_run(_in(self.a, ["iperf3", "-c", self.b_ip, "-p", str(IPERF_PORT), "-t", str(seconds),
+                                     "-J", *extra]), timeout=seconds + 30)
+        if "error" in out:
+            raise RuntimeError(f"iperf3 in {self.name}: {out['error']}")
+        return out["end"]
+
+    def round(self, seconds: float) -> None:
+        enforced = self.mode != "plain"
+        drops = queue_drops(self.fabric)
+        before, _ = _verdicts(self.name, time.time()) if enforced else (0, 0.0)
+        tcp = self._iperf(seconds)["sum_received"]
+        after, _ = _verdicts(self.name, time.time()) if enforced else (0, 0.0)
+        self._add("throughput_bps", tcp["bits_per_second"])
+        self._add("verdicts_per_s", (after - before) / tcp["seconds"])
+        udp = self._iperf(UDP_SECONDS, "-u", "-b", "0", "-l", str(UDP_PAYLOAD))["sum"]
+        self._add("udp_pps", (udp["packets"] - udp["lost_packets"]) / udp["seconds"])
+        self.drops += queue_drops(self.fabric) - drops
+        _json_run(_in(self.a, _python("connect", self.b_ip, str(ECHO_PORT + 1), str(CPS_WARMUP))), timeout=30)
+        cps = _json_run(_in(self.a, _python("connect", self.b_ip, str(ECHO_PORT + 1), str(CPS_SECONDS))),
                         timeout=CPS_SECONDS + 30)
-        rtt = _json_run(_in(a, _python("pingpong", b_ip, str(ECHO_PORT), str(PINGPONG_COUNT))), timeout=60)
-        return ModeResult(iperf["end"]["sum_received"]["bits_per_second"], (after - before) / duration,
-                          drops, cps["per_second"], rtt["median_us"])
-    finally:
-        for server in servers:
+        self._add("cps", cps["per_second"])
+        rtt = _json_run(_in(self.a, _python("pingpong", self.b_ip, str(ECHO_PORT), str(PINGPONG_COUNT))),
+                        timeout=60)
+        self._add("rtt_us", rtt["median_us"])
+
+    def result(self) -> ModeResult:
+        median = {key: statistics.median(values) for key, values in self.samples.items()}
+        return ModeResult(median["throughput_bps"], median["verdicts_per_s"], median["udp_pps"], self.drops,
+                          median["cps"], median["rtt_us"])
+
+    def close(self) -> None:
+        for server in self._servers:
             server.terminate()
             server.wait(5)
-        lab.down(name)
+        lab.down(self.name)
 
 
 def _down_quietly(name: str) -> None:
@@ -170,12 +207,27 @@ def memory() -> dict:
     return _json_run(_python("memory", str(MEMORY_FLOWS)), timeout=300)
 
 
-def measure(seconds: float, progress=lambda message: None) -> dict:
-    results: dict[str, ModeResult] = {}
-    for mode in MODES:
-        progress(f"{MODE_TITLES[mode]}: iperf3 {seconds:g} s, connections {CPS_SECONDS:g} s, "
-                 f"{PINGPONG_COUNT} round trips")
-        results[mode] = run_mode(mode, seconds)
+def compare(seconds: float, rounds: int, progress) -> dict[str, ModeResult]:
+    """The three labs side by side, measured in interleaved rounds (load on the machine that
+    drifts over the run then hits every mode alike); medians per mode."""
+    labs: list[BenchLab] = []
+    try:
+        for mode in MODES:
+            progress(f"up: {MODE_TITLES[mode]}")
+            labs.append(BenchLab(mode))
+        for n in range(1, rounds + 1):
+            for bench_lab in labs:
+                progress(f"round {n}/{rounds}, {MODE_TITLES[bench_lab.mode]}: iperf3 TCP {seconds:g} s, "
+                         f"UDP {UDP_SECONDS:g} s, connections {CPS_SECONDS:g} s, {PINGPONG_COUNT} round trips")
+                bench_lab.round(seconds)
+        return {bench_lab.mode: bench_lab.result() for bench_lab in labs}
+    finally:
+        for bench_lab in labs:
+            bench_lab.close()
+
+
+def measure(seconds: float, rounds: int, progress=lambda message: None) -> dict:
+    results = compare(seconds, rounds, progress)
     fleet = {}
     for count in FLEET_SIZES:
         progress(f"lab of {count} instances: up and down")
@@ -189,8 +241,11 @@ def measure(seconds: float, progress=lambda message: None) -> dict:
         "throughput_gbps_no_offload": queue.throughput_bps / 1e9,
         "throughput_ratio_offload": offload.throughput_bps / plain.throughput_bps,
         "throughput_ratio_no_offload": queue.throughput_bps / plain.throughput_bps,
-        "pps_offload": offload.engine_pps,
-        "pps_no_offload": queue.engine_pps,
+        "verdicts_per_s_offload": offload.verdicts_per_s,
+        "verdicts_per_s_no_offload": queue.verdicts_per_s,
+        "udp_pps_plain": plain.udp_pps,
+        "pps_offload": offload.udp_pps,
+        "pps_no_offload": queue.udp_pps,
         "queue_drops_offload": offload.queue_drops,
         "queue_drops_no_offload": queue.queue_drops,
         "cps_plain": plain.cps,
@@ -244,8 +299,11 @@ def table(summary: dict):
                                    f"{s['throughput_gbps_no_offload']:.2f}"))
     row("  ratio to (a)", ("1", f"{s['throughput_ratio_offload']:.3f}", f"{s['throughput_ratio_no_offload']:.3f}"),
         "throughput_ratio_offload")
-    row("engine packets/s (verdicts)", ("-", f"{s['pps_offload']:.0f}", f"{s['pps_no_offload']:.0f}"), "pps_no_offload")
-    row("queue drops during iperf3", ("-", str(s["queue_drops_offload"]), str(s["queue_drops_no_offload"])))
+    row("engine verdicts/s during TCP", ("-", f"{s['verdicts_per_s_offload']:.0f}",
+                                         f"{s['verdicts_per_s_no_offload']:.0f}"))
+    row(f"UDP {UDP_PAYLOAD}-byte packets/s", (f"{s['udp_pps_plain']:.0f}", f"{s['pps_offload']:.0f}",
+                                         f"{s['pps_no_offload']:.0f}"), "pps_no_offload")
+    row("queue drops (TCP + UDP flood)", ("-", str(s["queue_drops_offload"]), str(s["queue_drops_no_offload"])))
     row("new connections/s", (f"{s['cps_plain']:.0f}", f"{s['cps_offload']:.0f}", f"{s['cps_no_offload']:.0f}"))
     row("  ratio to (a)", ("1", f"{s['cps_ratio']:.3f}", f"{s['cps_ratio_no_offload']:.3f}"), "cps_ratio")
     row("TCP round trip, us", (f"{s['rtt_us_plain']:.1f}", f"{s['rtt_us_offload']:.1f}", f"{s['rtt_us_no_offload']:.1f}"))
@@ -261,11 +319,12 @@ def table(summary: dict):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="iperf3 run per mode (default 5)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="iperf3 TCP run per mode and round (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
     args = parser.parse_args(argv)
     progress = (lambda message: print(f"bench: {message}", file=sys.stderr, flush=True))
-    summary = measure(args.seconds, progress)
+    summary = measure(args.seconds, args.rounds, progress)
     if args.json:
         print(json.dumps(summary))
     else:
