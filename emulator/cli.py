@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import click
 from rich.console import Console
@@ -128,10 +128,15 @@ def demo() -> None:
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--detach", is_flag=True, help="Return once every hook is served; tear down with `sgemu down`.")
-def up(file: str, detach: bool) -> None:
+@click.option("--no-offload", is_flag=True,
+              help="Every packet through the engine: no kernel fast path for established flows.")
+def up(file: str, detach: bool, no_offload: bool) -> None:
     """Build the lab and enforce its SGs (root). In the foreground until Ctrl-C, then tears down."""
     from .lab import lab
-    status = lab.up(_load(file).topology, progress=lambda msg: err_console.print(f"[dim]{escape(msg)}[/dim]"))
+    topology = _load(file).topology
+    if no_offload:
+        topology = replace(topology, options=replace(topology.options, offload=False))
+    status = lab.up(topology, progress=lambda msg: err_console.print(f"[dim]{escape(msg)}[/dim]"))
     from .render import lab_table, try_commands
     console.print(lab_table(status))
     for line in try_commands(status):

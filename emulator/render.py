@@ -57,7 +57,8 @@ def lab_table(status) -> Table:
     health = (f"engine up (pid {engine.pid}), {engine.counters.get('accepted', 0)} accepted, "
               f"{engine.counters.get('dropped', 0)} dropped") if engine.alive else \
         "[red bold]engine DOWN[/]: traffic is blocked (fail closed); `sgemu down`, then `sgemu up` again"
-    table = Table(title=f"lab {status.lab}: {health}; hooks via {status.frontend}", title_justify="left",
+    table = Table(title=f"lab {status.lab}: {health}; hooks via {status.frontend}; {status.offload_text}",
+                  title_justify="left",
                   box=box.SIMPLE_HEAD)
     for column in ("node", "kind", "private IP", "public IP", "IPv6", "security groups"):
         table.add_column(column)

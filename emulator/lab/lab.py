@@ -46,6 +46,7 @@ class EngineStatus:
     started: float | None
     counters: dict[str, int] = field(default_factory=dict)     # summed over ENIs
     enis: dict[str, dict] = field(default_factory=dict)         # per instance: counters, flows
+    offloaded: int | None = None                                # flows the kernel fast-paths now
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,22 @@ class LabStatus:
     fabric: str
     engine: EngineStatus
     nodes: tuple[NodeStatus, ...]
+    offload: bool = True        # established tracked flows take the kernel fast path
+
+    @property
+    def offload_text(self) -> str:
+        if not self.offload:
+            return "offload off"
+        flows = self.engine.offloaded
+        return "offload on" + (f" ({flows} flows in the kernel)" if self.engine.alive and flows is not None else "")
 
     def lines(self) -> list[str]:
         engine = self.engine
         health = (f"engine up (pid {engine.pid}), accepted {engine.counters.get('accepted', 0)}, "
                   f"dropped {engine.counters.get('dropped', 0)}") if engine.alive else \
             "engine DOWN: traffic is blocked (fail closed); `sgemu down` then `sgemu up` again"
-        out = [f"lab {self.lab} ({self.source or 'no file'}): {health}; hooks via {self.frontend}"]
+        out = [f"lab {self.lab} ({self.source or 'no file'}): {health}; hooks via {self.frontend}; "
+               f"{self.offload_text}"]
         for n in self.nodes:
             addresses = ", ".join(f"{label} {a}" for label, a in
                                   (("private", n.private_ip), ("public", n.public_ip), ("ipv6", n.ipv6)) if a)
@@ -255,7 +265,7 @@ def engine_status(lab: str) -> EngineStatus:
     for eni in enis.values():
         for key, value in eni.get("counters", {}).items():
             counters[key] = counters.get(key, 0) + value
-    return EngineStatus(alive, pid, health.get("started"), counters, enis)
+    return EngineStatus(alive, pid, health.get("started"), counters, enis, health.get("offloaded_flows"))
 
 
 def _node_status(topology: Topology, plan: LabPlan, node: str) -> NodeStatus:
@@ -277,7 +287,8 @@ def status(lab: str) -> LabStatus:
     topology = state.load_topology(lab)
     plan = build_plan(topology)
     nodes = tuple(_node_status(topology, plan, ns.node) for ns in plan.nodes)
-    return LabStatus(lab, record.source, record.frontend, plan.fabric.name, engine_status(lab), nodes)
+    return LabStatus(lab, record.source, record.frontend, plan.fabric.name, engine_status(lab), nodes,
+                     topology.options.offload)
 
 
 def lab_plan(lab: str) -> LabPlan:
