@@ -43,27 +43,27 @@ SENDER = r"""
 import random, sys
 from scapy.all import IP, TCP, UDP, ICMP, Raw, IPOption_RR, conf, send
 conf.verb = 0
-dst, spoof_as, spoof_to = sys.argv[1], sys.argv[2], sys.argv[3]
+src, dst, spoof_as, spoof_to = sys.argv[1:5]      # scapy cannot guess src behind a /32
 random.seed(7)
 packets = [
-    IP(dst=dst, proto=6) / Raw(b"\x00\x50"),                          # TCP header cut to 2 bytes
-    IP(dst=dst, proto=6) / Raw(b"\x00\x01\x00\x50" + b"\x00" * 8 + b"\xf0\x02" + b"\x00" * 6),  # data offset 15
-    IP(dst=dst, proto=17) / Raw(b"\x00\x35\x00"),                     # UDP header cut
-    IP(dst=dst, proto=1) / Raw(b"\x08"),                              # ICMP header cut
-    IP(dst=dst) / TCP(dport=80, flags="SF"),
-    IP(dst=dst) / TCP(dport=22, flags="SF"),
-    IP(dst=dst) / TCP(dport=22, flags="A"),
-    IP(dst=dst) / TCP(dport=22, flags="FPU"),
-    IP(dst=dst) / TCP(dport=80, flags="S", chksum=0xBAD),
-    IP(dst=dst, options=[IPOption_RR()]) / TCP(dport=80, flags="S"),
-    IP(dst=dst, proto=253) / Raw(b"unknown"),
-    IP(dst=dst, proto=0) / Raw(b""),
-    IP(dst=dst) / UDP(dport=53, len=0),
-    IP(dst=dst) / ICMP(type=3, code=3) / IP(src=dst, dst="10.9.9.9") / UDP(sport=1, dport=2),
-    IP(dst=dst, flags="MF", proto=6) / Raw(b"\x00\x01\x00\x16" + b"\x00" * 20),
-    IP(dst=dst, frag=100, proto=17) / Raw(b"y" * 32),
+    IP(src=src, dst=dst, proto=6) / Raw(b"\x00\x50"),                          # TCP header cut to 2 bytes
+    IP(src=src, dst=dst, proto=6) / Raw(b"\x00\x01\x00\x50" + b"\x00" * 8 + b"\xf0\x02" + b"\x00" * 6),  # data offset 15
+    IP(src=src, dst=dst, proto=17) / Raw(b"\x00\x35\x00"),                     # UDP header cut
+    IP(src=src, dst=dst, proto=1) / Raw(b"\x08"),                              # ICMP header cut
+    IP(src=src, dst=dst) / TCP(dport=80, flags="SF"),
+    IP(src=src, dst=dst) / TCP(dport=22, flags="SF"),
+    IP(src=src, dst=dst) / TCP(dport=22, flags="A"),
+    IP(src=src, dst=dst) / TCP(dport=22, flags="FPU"),
+    IP(src=src, dst=dst) / TCP(dport=80, flags="S", chksum=0xBAD),
+    IP(src=src, dst=dst, options=[IPOption_RR()]) / TCP(dport=80, flags="S"),
+    IP(src=src, dst=dst, proto=253) / Raw(b"unknown"),
+    IP(src=src, dst=dst, proto=0) / Raw(b""),
+    IP(src=src, dst=dst) / UDP(dport=53, len=0),
+    IP(src=src, dst=dst) / ICMP(type=3, code=3) / IP(src=dst, dst="10.9.9.9") / UDP(sport=1, dport=2),
+    IP(src=src, dst=dst, flags="MF", proto=6) / Raw(b"\x00\x01\x00\x16" + b"\x00" * 20),
+    IP(src=src, dst=dst, frag=100, proto=17) / Raw(b"y" * 32),
 ]
-packets += [IP(dst=dst, proto=random.choice([6, 17, 1, 47, 132, 255])) / Raw(bytes(random.randrange(256)
+packets += [IP(src=src, dst=dst, proto=random.choice([6, 17, 1, 47, 132, 255])) / Raw(bytes(random.randrange(256)
             for _ in range(random.randrange(0, 40)))) for _ in range(300)]
 if spoof_as != "-":
     packets += [IP(src=spoof_as, dst=spoof_to) / TCP(sport=40000 + n, dport=5432, flags="S") for n in range(5)]
@@ -83,9 +83,9 @@ def test_hostile_packets_from_raw_sockets_do_not_disturb_the_engine() -> None:
         time.sleep(1.2)
         before = lab.status(topo.name).engine
         assert before.alive
-        from_outside = run_in(topo.name, "you", [sys.executable, "-c", SENDER, "198.51.100.10", "-", "-"], timeout=120)
+        from_outside = run_in(topo.name, "you", [sys.executable, "-c", SENDER, "203.0.113.10", "198.51.100.10", "-", "-"], timeout=120)
         assert from_outside.returncode == 0, from_outside.stderr
-        from_web = run_in(topo.name, "web", [sys.executable, "-c", SENDER, "10.0.1.30", "10.0.1.20", "10.0.1.30"],
+        from_web = run_in(topo.name, "web", [sys.executable, "-c", SENDER, "10.0.1.10", "10.0.1.30", "10.0.1.20", "10.0.1.30"],
                           timeout=120)
         assert from_web.returncode == 0, from_web.stderr
         time.sleep(1.5)                                   # a fresh health.json after the burst
@@ -94,6 +94,7 @@ def test_hostile_packets_from_raw_sockets_do_not_disturb_the_engine() -> None:
         assert state.read_health(topo.name)["engine_errors"] == 0
         web, app = _counters(topo.name, "web"), _counters(topo.name, "app")
         assert web["malformed"] >= 2 * 4, web            # cut headers, from outside and from web
+        assert web["ENI_SG_RULES_MISMATCH"] >= 4, web    # SYN+FIN, bare ACK... to 22 from outside
         assert web["ENI_SOURCE_DEST_CHECK_RESTRICTION"] >= 5, web
         assert app["accepted"] == 0 and app["dropped"] > 0, f"hostile traffic got into app: {app}"
         assert_reachability(topo.name, [
