@@ -111,6 +111,12 @@ CASES = [
     C({f"{I0}.name": "-web"}, f"{I0}.name", "is not a valid name", id="instance-name-start"),
     C({f"{I0}.name": "w" * 33}, f"{I0}.name", "is not a valid name", id="instance-name-long"),
     C({f"{I0}.name": "vpc"}, f"{I0}.name", "reserved for the lab's VPC router", id="instance-name-vpc"),
+    # strings meant to reach a shell, `ip -batch` or iptables never get past validation
+    C({"name": "lab;reboot"}, "name", "is not a valid lab name", id="name-shell"),
+    C({f"{I0}.name": "web\nlink del eth0"}, f"{I0}.name", "is not a valid name", id="instance-name-newline"),
+    C({f"{I0}.name": "$(id)"}, f"{I0}.name", "is not a valid name", id="instance-name-subst"),
+    C({"internet[0].name": "you `id`"}, "internet[0].name", "is not a valid name", id="host-name-backtick"),
+    C({f"{I0}.private_ip": "10.0.1.10 dev lo"}, f"{I0}.private_ip", "is not an IPv4 address", id="private-ip-words"),
     C({f"{I1}.name": "web"}, f"{I1}.name", "'web' is already the name of instances[0]", id="instance-dup-name"),
     C({"internet[0].name": "web"}, "internet[0].name", "already the name of instances[0]", id="host-name-clash"),
     C({f"{I0}.subnet": "nope"}, f"{I0}.subnet", "no subnet named 'nope'; use one of: public, private",
