@@ -1,0 +1,172 @@
+"""Kernel offload on real namespaces: a bulk transfer takes the kernel fast path while the
+engine's entry stays alive on kernel counters; an idle offloaded flow still expires (T11) and
+its next packet is dropped; an untracked flow is never offloaded, so a revoke cuts it at once."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from emulator.lab import lab as labs
+from emulator.lab import state
+from emulator.lab.control import request
+from emulator.topology import parse
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
+
+IDLE = 3                        # options.timeouts.tcp_established (emulator-defined, for speed)
+PORT = 7000                     # the `tcp` service: a banner line, then echoes lines
+IPERF_PORT = 5201
+
+
+def topology(name: str):
+    """a, b in `pair` (all TCP from itself: tracked); w in `open` (7000 from anywhere, all egress:
+    untracked at w's ENI)."""
+    return parse({
+        "name": name, "vpc": {"cidr": "10.0.0.0/16"},
+        "subnets": [{"name": "s", "cidr": "10.0.1.0/24"}],
+        "security_groups": [
+            {"name": "pair", "ingress": [{"protocol": "tcp", "ports": "0-65535", "group": "pair"}]},
+            {"name": "open", "ingress": [{"protocol": "tcp", "ports": PORT, "cidr": "0.0.0.0/0"}]}],
+        "instances": [
+            {"name": "a", "subnet": "s", "security_groups": ["pair"]},
+            {"name": "b", "subnet": "s", "security_groups": ["pair"], "services": [{"type": "tcp", "port": PORT}]},
+            {"name": "w", "subnet": "s", "security_groups": ["open"], "services": [{"type": "tcp", "port": PORT}]}],
+        "options": {"timeouts": {"tcp_established": IDLE}},
+    }, "test_offload").topology
+
+
+@pytest.fixture
+def lab(request_name: str = "it6-offload") -> Iterator[str]:
+    labs.up(topology(request_name))
+    try:
+        yield request_name
+    finally:
+        labs.down(request_name)
+
+
+# One line per input line on ONE connection: skips the banner, prints each echo (or FAILED).
+LINE_CLIENT = r"""
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
+f = s.makefile("rb")
+f.readline()
+for line in sys.stdin:
+    s.sendall(line.encode())
+    try:
+        print(f.readline().decode().strip() or "FAILED", flush=True)
+    except OSError:
+        print("FAILED", flush=True)
+"""
+
+
+class Session:
+    def __init__(self, lab: str, node: str, host: str):
+        argv = labs.exec_argv(lab, node, [sys.executable, "-c", LINE_CLIENT, host, str(PORT)])
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [self._lines.put(l.strip()) for l in self.process.stdout],
+                         daemon=True).start()
+
+    def ask(self, word: str, wait: float = 3.0) -> str | None:
+        self.process.stdin.write(word + "\n")
+        self.process.stdin.flush()
+        try:
+            return self._lines.get(timeout=wait)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def health(lab: str) -> dict:
+    """The next health.json the engine writes (once a second)."""
+    now = time.time()
+    deadline = now + 5
+    while time.time() < deadline:
+        current = state.read_health(lab) or {}
+        if current.get("updated", 0) > now:
+            return current
+        time.sleep(0.1)
+    raise AssertionError("the engine wrote no health update")
+
+
+def entry(lab: str, instance: str, port: int) -> dict | None:
+    table = request(lab, "conntrack", instance=instance)[instance]
+    return next((e for e in table if port in (e["local_port"], e["remote_port"])), None)
+
+
+def test_a_bulk_transfer_runs_in_the_kernel_and_its_entry_outlives_the_idle_timeout(lab: str) -> None:
+    b_ip = str(topology(lab).instance("b").private_ip)
+    server = subprocess.Popen(labs.exec_argv(lab, "b", ["iperf3", "-s", "-1", "-p", str(IPERF_PORT)]),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        client = subprocess.Popen(labs.exec_argv(lab, "a", ["iperf3", "-c", b_ip, "-p", str(IPERF_PORT),
+                                                            "-t", str(2 * IDLE), "-J"]),
+                                  stdout=subprocess.PIPE, text=True)
+        time.sleep(IDLE + 1.5)          # past the idle timeout, the data never met the engine
+        during = health(lab)
+        data = entry(lab, "a", IPERF_PORT)
+        result = json.loads(client.communicate(timeout=30)[0])
+    finally:
+        server.kill()
+        server.wait()
+    assert during["offloaded_flows"] >= 1, during
+    assert data is not None and data["state"] == "ESTABLISHED" and data["tracked"], data
+    received = result["end"]["sum_received"]["bytes"]
+    assert received > 0
+    # The kernel's counters reached the engine: its entry counts what went through the kernel.
+    assert data["bytes_out"] > received // 4, (data, received)
+    assert data["idle_left"] > 0
+
+
+def test_an_idle_offloaded_flow_expires_and_its_next_packet_is_dropped(lab: str) -> None:
+    """T11 with offload: the rule is revoked, the busy flow lives on, idle past its timeout it dies."""
+    session = Session(lab, "a", "b")
+    try:
+        assert session.ask("one", wait=10) == "one"
+        assert session.ask("two") == "two"
+        assert health(lab)["offloaded_flows"] == 1
+        labs_cli(lab, "sg", "revoke-ingress", "pair", "--protocol", "tcp", "--port", "0-65535", "--group", "pair")
+        for word in ("three", "four", "five"):        # busy: kernel counters keep it alive
+            time.sleep(IDLE - 1.5)
+            assert session.ask(word) == word
+        time.sleep(IDLE + 2.5)
+        assert session.ask("six") in (None, "FAILED")     # no answer: the packet was dropped
+        assert health(lab)["offloaded_flows"] == 0
+    finally:
+        session.close()
+
+
+def test_an_untracked_flow_is_never_offloaded_and_a_revoke_cuts_it_at_once(lab: str) -> None:
+    session = Session(lab, "a", "w")
+    try:
+        assert session.ask("one", wait=10) == "one"
+        assert session.ask("two") == "two"
+        assert health(lab)["offloaded_flows"] == 0
+        w = entry(lab, "w", PORT)
+        assert w is not None and not w["tracked"]
+        labs_cli(lab, "sg", "revoke-ingress", "open", "--protocol", "tcp", "--port", str(PORT),
+                 "--cidr", "0.0.0.0/0")
+        assert session.ask("three") in (None, "FAILED")   # no answer: cut at once
+    finally:
+        session.close()
+
+
+def labs_cli(lab: str, *args: str) -> None:
+    words = 2 if args[0] == "sg" else 1
+    result = subprocess.run([sys.executable, "-m", "emulator.cli", *args[:words], "--lab", lab, *args[words:]],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
