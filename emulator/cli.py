@@ -341,8 +341,7 @@ def export(file: str | None, name: str | None, fmt: str) -> None:
     """Print a topology's security groups as AWS JSON (or the topology as YAML)."""
     if file is not None and name is not None:
         raise click.UsageError("give a topology FILE or --lab NAME, not both")
-    if file is None and name is None:
-        raise click.UsageError("give the topology FILE to export, or --lab NAME of a running lab")
+    # Without FILE: the running lab (--lab may be left out when exactly one runs, as everywhere).
     topology = _load(file).topology if file is not None else _live_topology(_live(name))
     if fmt == "aws":
         from .importers.export import describe_security_groups

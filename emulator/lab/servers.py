@@ -16,6 +16,7 @@ import errno
 import ipaddress
 import json
 import logging
+import resource
 import signal
 import socket
 import sys
@@ -361,6 +362,23 @@ def parse_spec(text: str) -> list[Service]:
     return services
 
 
+WANTED_OPEN_FILES = 65536      # a lab service should hold thousands of connections (load tests)
+
+
+def raise_open_files_limit() -> int:
+    """As many descriptors as allowed: root may raise the hard limit, others the soft one to it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for wanted in ((WANTED_OPEN_FILES, max(hard, WANTED_OPEN_FILES)), (hard, hard)):
+        if wanted[0] <= soft:
+            return soft
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, wanted)
+            return wanted[0]
+        except (ValueError, OSError):
+            continue
+    return soft
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulator.lab.servers",
                                      description="Serve one instance's lab services.")
@@ -376,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"bad --spec: {exc}")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
+    raise_open_files_limit()
     timeouts = {"connect_timeout": args.connect_timeout, "response_timeout": args.response_timeout}
     return asyncio.run(serve(args.name, services, args.bind, timeouts))
 

@@ -69,4 +69,4 @@ def test_cli_export_aws_and_yaml():
                                                                                    "db-sg"}
     run = runner.invoke(cli, ["export", "--format", "yaml", str(THREE_TIER)])
     assert run.exit_code == 0 and yaml.safe_load(run.output)["name"] == "three-tier"
-    assert runner.invoke(cli, ["export", "--format", "aws"]).exit_code != 0
+    assert runner.invoke(cli, ["export", "--format", "aws", "--lab", "no-such-lab"]).exit_code != 0

@@ -344,3 +344,17 @@ def test_prepare_ssh_writes_private_keys_and_configs(tmp_path: Path,
                                text=True, check=True).stdout
     assert "user root" in effective and "stricthostkeychecking false" in effective
     assert "batchmode yes" in effective
+
+
+def test_open_files_limit_is_raised_as_far_as_allowed():
+    import resource
+
+    from emulator.lab.servers import raise_open_files_limit
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+        got = raise_open_files_limit()
+        assert got == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert got >= min(hard, 65536) if hard != resource.RLIM_INFINITY else got >= 65536
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, max(hard, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
