@@ -22,7 +22,7 @@ IGW_GATEWAY_V4 = IPv4Address("169.254.0.1")   # next hop of internet hosts; neve
 LINK_GATEWAY_V6 = IPv6Address("fe80::1")      # next hop of every IPv6 node
 HAIRPIN_MARK = 0x1             # skb mark bit: instance -> public IP of another instance
 OFFLOAD_MARK = 0x2             # connmark bit: the engine hands the flow's later packets to the kernel
-PULLBACK_MARK = 0x4            # skb mark bit on a verdict: clear OFFLOAD_MARK, the engine wants the flow back
+PULLBACK_MARK = 0x4            # mark bit, verdict then connection: the flow closes, no more fast path
 DECIDED_MARK = 0x8             # skb mark bit: the engine already decided the destination ENI's ingress
 ND_TYPES = (133, 134, 135, 136, 137)          # RS, RA, NS, NA, redirect: infrastructure
 Views = tuple[tuple[str, str, int, str], ...]
@@ -293,16 +293,18 @@ def _queue_rules(enis: tuple[Eni, ...]) -> tuple[list[str], list[str]]:
 
 
 def _offload_rules() -> dict[str, list[str]]:
-    """Kernel fast path for flows the engine marked (OFFLOAD_MARK on the connection): their
-    packets skip the queues, except SYN/FIN/RST, which the engine's state machine must see.
-    The engine marks a flow through the verdict's packet mark; mangle FORWARD copies it to
-    the connection (it runs after the egress queue of PREROUTING)."""
+    """Kernel fast path for flows the engine marked (OFFLOAD_MARK on the connection, and not
+    PULLBACK_MARK): their packets skip the queues, except SYN/FIN/RST, which the engine's state
+    machine must see. The engine marks a flow through the verdict's packet mark; mangle FORWARD
+    copies it to the connection (it runs after the egress queue of PREROUTING). A pulled-back
+    flow keeps OFFLOAD_MARK until the engine has read its last kernel counters."""
     offload, pullback = f"0x{OFFLOAD_MARK:x}", f"0x{PULLBACK_MARK:x}"
-    fast = f"-p tcp --tcp-flags FIN,SYN,RST NONE -m connmark --mark {offload}/{offload} -j ACCEPT"
+    both = f"0x{OFFLOAD_MARK | PULLBACK_MARK:x}"
+    fast = f"-p tcp --tcp-flags FIN,SYN,RST NONE -m connmark --mark {offload}/{both} -j ACCEPT"
     return {"PREROUTING": [f"-A PREROUTING -i {ENI_PREFIX}+ {fast}"],
             "POSTROUTING": [f"-A POSTROUTING -o {ENI_PREFIX}+ {fast}"],
             "FORWARD": [f"-A FORWARD -m mark --mark {offload}/{offload} -j CONNMARK --set-xmark {offload}/{offload}",
-                        f"-A FORWARD -m mark --mark {pullback}/{pullback} -j CONNMARK --set-xmark 0x0/{offload}"]}
+                        f"-A FORWARD -m mark --mark {pullback}/{pullback} -j CONNMARK --set-xmark {pullback}/{pullback}"]}
 
 
 def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -> tuple[Ruleset, ...]:

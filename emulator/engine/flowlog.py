@@ -112,6 +112,21 @@ class FlowLog:
             flow[3] = now
             flow[4] |= flags
 
+    def record_bulk(self, eni: str, flow: tuple[int, int, int, int, int, int], egress: bool, packets: int,
+                    size: int, now: float) -> None:
+        """Accepted traffic the kernel passed for an offloaded flow; `flow` is (version, proto,
+        src, sport, dst, dport) as its packets crossed `eni`. No TCP flags: the kernel fast
+        path never carries SYN, FIN or RST."""
+        version, proto, src, sport, dst, dport = flow
+        key = (eni, version, proto, src, dst, sport, dport, egress, ACCEPT, "")
+        entry = self._flows.get(key)
+        if entry is None:
+            self._flows[key] = [packets, size, now, now, 0]
+        else:
+            entry[0] += packets
+            entry[1] += size
+            entry[3] = now
+
     def due(self, now: float) -> bool:
         return now >= self._closes
 

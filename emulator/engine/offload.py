@@ -5,18 +5,20 @@ what this returns).
 A flow is offloaded when it is TRACKED TCP and ESTABLISHED on every ENI it crosses (both ENIs
 between two instances, the instance's one for the internet). Tracked flows survive rule
 changes (AWS), so letting the kernel pass their later packets is exact; untracked flows are
-never offloaded, they must die the moment a revoke cuts them. SYN/FIN/RST always come back
-to the engine (the bypass rule excludes them), so its state machine sees every open and
-close; a FIN or RST pulls the flow back for good. Idle timeouts stay the engine's: kernel
-counters refresh the entries, and an entry that expires anyway is released so the flow's
-next packet meets the engine again.
+never offloaded, they must die the moment a revoke cuts them. A flow is offered only once it
+has carried OFFER_AFTER packets: a connection that opens and closes at once gains nothing from
+the kernel and would cost two ctnetlink calls. SYN/FIN/RST always come back to the engine
+(the bypass rule excludes them), so its state machine sees every open and close; a FIN or RST
+pulls the flow back for good (its last counters are read, then it is released). Idle timeouts
+stay the engine's: kernel counters refresh the entries, and an entry that expires anyway is
+released so the flow's next packet meets the engine again.
 
 The offer is made on a packet leaving an instance (PREROUTING, before any NAT): its tuple is
 the kernel's original or reply tuple, which is how kernel flows are matched back.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from emulator.model import PROTO_TCP, Topology
@@ -25,7 +27,10 @@ from .conntrack import ESTABLISHED, ConntrackEntry, flow_key
 from .firewall import EniFirewall
 from .packet import Packet
 
+OFFER_AFTER = 10                               # packets a flow carries (both ways) before it is offered
 Wire = tuple[int, int, int, int, int, int]     # version, proto, src, sport, dst, dport
+# (ENI, flow as its packets crossed it, egress?, packets, bytes, now): traffic the kernel passed.
+Traffic = Callable[[str, Wire, bool, int, int, float], None]
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,13 @@ class OffloadedFlow:
     engine has counted so far along the offering packet's direction and back, as
     [packets, bytes, packets back, bytes back]; kernel counters beyond it are new traffic."""
 
-    __slots__ = ("wire", "legs", "seen")
+    __slots__ = ("wire", "legs", "seen", "closing")
 
     def __init__(self, flow: Wire, legs: list[tuple[EniFirewall, tuple]], first: ConntrackEntry):
         self.wire = flow
         self.legs = legs
         self.seen = [first.packets_egress, first.bytes_egress, first.packets_ingress, first.bytes_ingress]
+        self.closing = False        # pulled back: released once its last counters are read
 
 
 class Offloads:
@@ -79,8 +85,9 @@ class Offloads:
         """For an accepted tracked TCP packet without SYN/FIN/RST leaving `firewall`'s instance:
         True when its flow may take the kernel fast path (then it is recorded as offloaded)."""
         flow = wire(packet)
-        if flow in self.flows:
-            return True
+        known = self.flows.get(flow) or self.flows.get(reverse(flow))
+        if known is not None:
+            return not known.closing
         if packet.proto != PROTO_TCP:
             return False
         legs = [(firewall, flow_key(packet, True))]
@@ -92,18 +99,27 @@ class Offloads:
         entries = [fw.table.get(key, now) for fw, key in legs]
         if not all(e is not None and e.tracked and e.state == ESTABLISHED for e in entries):
             return False
+        first = entries[0]
+        if first.packets_egress + first.packets_ingress < OFFER_AFTER:     # type: ignore[union-attr]
+            return False
         self.flows[flow] = OffloadedFlow(flow, legs, entries[0])   # type: ignore[arg-type]
         return True
 
     def pull_back(self, packet: Packet) -> bool:
-        """A FIN or RST: the flow comes back to the engine for good. True when it was offloaded."""
+        """A SYN, FIN or RST: the flow comes back to the engine for good. True when it was
+        offloaded and is not yet closing (the verdict then marks it closing)."""
         flow = wire(packet)
-        return self.flows.pop(flow, None) is not None or self.flows.pop(reverse(flow), None) is not None
+        known = self.flows.get(flow) or self.flows.get(reverse(flow))
+        if known is None or known.closing:
+            return False
+        known.closing = True
+        return True
 
-    def sync(self, kernel: Iterable[KernelFlow], now: float) -> list[KernelFlow]:
-        """Refresh the engine's entries from the kernel's counters; forget flows the kernel no
-        longer marks. Returns the kernel flows to release (clear their mark at once): those
-        whose engine entry is gone or idle past its timeout, and any the engine never offered."""
+    def sync(self, kernel: Iterable[KernelFlow], now: float, traffic: Traffic | None = None) -> list[KernelFlow]:
+        """Refresh the engine's entries from the kernel's counters (and tell `traffic`, e.g. the
+        flow log, what passed); forget flows the kernel no longer marks. Returns the kernel flows
+        to release (clear their mark at once): those whose engine entry is gone or idle past its
+        timeout, and any the engine never offered."""
         release: list[KernelFlow] = []
         alive: dict[Wire, OffloadedFlow] = {}
         for k in kernel:
@@ -117,7 +133,7 @@ class Offloads:
                 continue
             counts = (k.orig_packets, k.orig_bytes, k.reply_packets, k.reply_bytes) if forward else \
                 (k.reply_packets, k.reply_bytes, k.orig_packets, k.orig_bytes)
-            if self._refresh(flow, counts, now):
+            if self._refresh(flow, counts, now, traffic) and not flow.closing:
                 alive[flow.wire] = flow
             else:
                 release.append(k)
@@ -125,7 +141,8 @@ class Offloads:
         return release
 
     @staticmethod
-    def _refresh(flow: OffloadedFlow, counts: tuple[int, int, int, int], now: float) -> bool:
+    def _refresh(flow: OffloadedFlow, counts: tuple[int, int, int, int], now: float,
+                 traffic: Traffic | None) -> bool:
         """Add the new traffic to every leg; False when a leg's entry is gone or expired."""
         delta = [max(0, c - s) for c, s in zip(counts, flow.seen)]
         flow.seen = [max(c, s) for c, s in zip(counts, flow.seen)]
@@ -145,4 +162,10 @@ class Offloads:
             # Same idle timeout as the entry's last packet set (expires - last_seen).
             entry.expires = now + (entry.expires - entry.last_seen)
             entry.last_seen = now
+            if traffic is not None:
+                eni = firewall.instance.name
+                if delta[0]:
+                    traffic(eni, flow.wire, n == 0, delta[0], delta[1], now)
+                if delta[2]:
+                    traffic(eni, reverse(flow.wire), n != 0, delta[2], delta[3], now)
         return True

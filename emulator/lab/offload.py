@@ -10,7 +10,7 @@ from ipaddress import ip_address
 from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple, NFCTSocket
 
 from emulator.engine.offload import KernelFlow, Wire
-from emulator.plan import OFFLOAD_MARK
+from emulator.plan import OFFLOAD_MARK, PULLBACK_MARK
 
 FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
 
@@ -63,14 +63,14 @@ class KernelConntrack:
         return flows
 
     def release(self, flow: KernelFlow) -> None:
-        """Clear the offload bit: the flow's next packet goes through the queues again. A
-        connection that vanished meanwhile needs nothing."""
+        """Clear the offload (and closing) bits: the flow's next packet goes through the queues
+        again. A connection that vanished meanwhile needs nothing."""
         version, proto, src, sport, dst, dport = flow.orig
         family = FAMILIES[version]
         orig = NFCTAttrTuple(family=family, saddr=str(ip_address(src)), daddr=str(ip_address(dst)),
                              proto=proto, sport=sport, dport=dport)
         try:
-            self._sockets[version].entry("set", tuple_orig=orig, mark=flow.mark & ~OFFLOAD_MARK)
+            self._sockets[version].entry("set", tuple_orig=orig, mark=flow.mark & ~(OFFLOAD_MARK | PULLBACK_MARK))
         except Exception as error:  # pyroute2 raises NetlinkError(ENOENT) for a vanished entry
             if getattr(error, "code", None) != 2:
                 raise

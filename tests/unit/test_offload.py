@@ -8,7 +8,7 @@ import pytest
 
 from emulator.engine.conntrack import flow_key
 from emulator.engine.firewall import ACCEPT, EniFirewall, build_firewalls
-from emulator.engine.offload import KernelFlow, Offloads, reverse, wire
+from emulator.engine.offload import OFFER_AFTER, KernelFlow, Offloads, reverse, wire
 from emulator.engine.packet import TCP_ACK, TCP_FIN, TCP_SYN, Packet, parse
 from emulator.errors import TopologyError
 from emulator.lab import bench
@@ -60,6 +60,14 @@ def handshake(firewalls, client: str, server: str, port: int, sport: int = 40000
     cross(firewalls, tcp(client, server, sport, port, TCP_ACK), now)
 
 
+def busy(firewalls, client: str, server: str, port: int, sport: int = 40000, now: float = 0.0) -> None:
+    """Enough data both ways for the flow to be worth offloading."""
+    for n in range(OFFER_AFTER):
+        there = n % 2 == 0
+        cross(firewalls, tcp(client if there else server, server if there else client,
+                             sport if there else port, port if there else sport, TCP_ACK, 1000), now)
+
+
 @pytest.fixture
 def engine():
     topology = lab()
@@ -73,6 +81,8 @@ def test_a_tracked_tcp_flow_established_on_both_enis_is_offloaded(engine) -> Non
     firewalls, offloads = engine
     handshake(firewalls, A, B, 5201)
     data = tcp(A, B, 40000, 5201, TCP_ACK, 1500)
+    assert not offloads.offer(firewalls["a"], data, 0.1)     # a handshake alone is not worth it
+    busy(firewalls, A, B, 5201)
     assert offloads.offer(firewalls["a"], data, 0.1)
     assert len(offloads) == 1
     assert offloads.offer(firewalls["a"], data, 0.2)        # a packet still in flight: already offloaded
@@ -84,7 +94,8 @@ def test_not_before_the_destination_eni_is_established_too(engine) -> None:
     cross(firewalls, tcp(A, B, 40000, 5201, TCP_SYN))
     cross(firewalls, tcp(B, A, 5201, 40000, TCP_SYN | TCP_ACK))
     ack = tcp(A, B, 40000, 5201, TCP_ACK)
-    assert firewalls["a"].decide(ack, E, 0.0).action == ACCEPT      # a: ESTABLISHED, b: still SYN_RECV
+    for _ in range(OFFER_AFTER):     # a: ESTABLISHED and busy; b never saw the ACK: still SYN_RECV
+        assert firewalls["a"].decide(ack, E, 0.0).action == ACCEPT
     assert not offloads.offer(firewalls["a"], ack, 0.0)
     assert firewalls["b"].decide(ack, I, 0.0).action == ACCEPT
     assert offloads.offer(firewalls["a"], ack, 0.0)
@@ -102,6 +113,7 @@ def test_an_untracked_flow_is_never_offloaded(engine) -> None:
 def test_a_tracked_internet_flow_needs_only_the_instance_eni(engine) -> None:
     firewalls, offloads = engine
     handshake(firewalls, INT, WEB, 22)
+    busy(firewalls, INT, WEB, 22)
     assert offloads.offer(firewalls["web"], tcp(WEB, INT, 22, 40000, TCP_ACK, 200), 0.1)
 
 
@@ -116,13 +128,17 @@ def test_only_tcp_is_offloaded(engine) -> None:
     assert not offloads.offer(firewalls["a"], Packet.build(4, A, B, 17, 5000, 53, length=60), 0.0)
 
 
-def test_fin_pulls_a_flow_back_from_either_side(engine) -> None:
+def test_fin_pulls_a_flow_back_for_good_and_its_last_counts_are_read(engine) -> None:
     firewalls, offloads = engine
-    handshake(firewalls, A, B, 5201)
-    assert offloads.offer(firewalls["a"], tcp(A, B, 40000, 5201, TCP_ACK), 0.1)
-    assert offloads.pull_back(tcp(B, A, 5201, 40000, TCP_FIN | TCP_ACK))
-    assert len(offloads) == 0
-    assert not offloads.pull_back(tcp(A, B, 40000, 5201, TCP_FIN | TCP_ACK))   # already back
+    flow = offloaded(engine)
+    assert offloads.pull_back(tcp(B, A, 5201, 40000, TCP_FIN | TCP_ACK))      # from either side
+    assert not offloads.pull_back(tcp(A, B, 40000, 5201, TCP_FIN | TCP_ACK))  # already back
+    assert not offloads.offer(firewalls["b"], tcp(B, A, 5201, 40000, TCP_ACK), 1.5)
+    a, _ = entries(firewalls, 1.5)
+    last = KernelFlow(flow.orig, flow.reply, flow.orig_packets + 5, flow.orig_bytes + 5000,
+                      flow.reply_packets, flow.reply_bytes, flow.mark | 0x4)
+    assert offloads.sync([last], 2.0) == [last]          # counted, then released
+    assert a.packets_egress == flow.orig_packets + 5 and len(offloads) == 0
 
 
 # --- keeping the engine's view right ----------------------------------------------------------
@@ -130,11 +146,14 @@ def test_fin_pulls_a_flow_back_from_either_side(engine) -> None:
 def offloaded(engine, now: float = 1.0) -> KernelFlow:
     firewalls, offloads = engine
     handshake(firewalls, A, B, 5201, now=now)
+    busy(firewalls, A, B, 5201, now=now)
     data = tcp(A, B, 40000, 5201, TCP_ACK, 1000)
     cross(firewalls, data, now)
     assert offloads.offer(firewalls["a"], data, now)
-    # The kernel counted what the engine saw: 3 packets out (SYN, ACK, data), 1 back.
-    return KernelFlow(wire(data), reverse(wire(data)), 3, 1120, 1, 60, OFFLOAD_MARK)
+    a, _ = entries(firewalls, now)
+    # So far the kernel counted what the engine saw.
+    return KernelFlow(wire(data), reverse(wire(data)), a.packets_egress, a.bytes_egress, a.packets_ingress,
+                      a.bytes_ingress, OFFLOAD_MARK)
 
 
 def entries(firewalls, now: float):
@@ -146,15 +165,16 @@ def entries(firewalls, now: float):
 def test_kernel_counters_keep_a_busy_offloaded_flow_alive_on_every_eni(engine) -> None:
     firewalls, offloads = engine
     flow = offloaded(engine)
+    p, b_, q = flow.orig_packets, flow.orig_bytes, flow.reply_packets
     for second in range(2, 20):        # far past the 5 s idle timeout, busy all along
-        busy = KernelFlow(flow.orig, flow.reply, 3 + second, 1120 + 1000 * second, 1 + second,
-                          60 + 52 * second, OFFLOAD_MARK)
-        assert offloads.sync([busy], float(second)) == []
+        counts = KernelFlow(flow.orig, flow.reply, p + second, b_ + 1000 * second, q + second,
+                            flow.reply_bytes + 52 * second, OFFLOAD_MARK)
+        assert offloads.sync([counts], float(second)) == []
     a, b = entries(firewalls, 19.0)
     assert a is not None and b is not None
     assert a.last_seen == b.last_seen == 19.0 and a.expires == 19.0 + TIMEOUT
-    assert (a.packets_egress, a.bytes_egress, a.packets_ingress) == (22, 20120, 20)
-    assert (b.packets_ingress, b.bytes_ingress, b.packets_egress) == (22, 20120, 20)
+    assert (a.packets_egress, a.bytes_egress, a.packets_ingress) == (p + 19, b_ + 19000, q + 19)
+    assert (b.packets_ingress, b.bytes_ingress, b.packets_egress) == (p + 19, b_ + 19000, q + 19)
 
 
 def test_an_idle_offloaded_flow_expires_and_is_released(engine) -> None:
@@ -184,6 +204,7 @@ def test_counters_follow_the_kernel_direction_when_matched_by_the_reply_tuple(en
     """NAT: the offering packet (web's reply to the internet) is the kernel's REPLY tuple."""
     firewalls, offloads = engine
     handshake(firewalls, INT, WEB, 22)
+    busy(firewalls, INT, WEB, 22)
     reply = tcp(WEB, INT, 22, 40000, TCP_ACK, 500)
     cross(firewalls, reply)
     assert offloads.offer(firewalls["web"], reply, 0.0)
@@ -203,13 +224,14 @@ def mangle(topology: Topology, enforce: bool = True) -> str:
 
 def test_bypass_rules_come_before_the_queues_and_skip_syn_fin_rst() -> None:
     lines = mangle(lab()).splitlines()
-    bypass = f"-p tcp --tcp-flags FIN,SYN,RST NONE -m connmark --mark 0x{OFFLOAD_MARK:x}/0x{OFFLOAD_MARK:x} -j ACCEPT"
+    both = OFFLOAD_MARK | PULLBACK_MARK        # offloaded, and not closing
+    bypass = f"-p tcp --tcp-flags FIN,SYN,RST NONE -m connmark --mark 0x{OFFLOAD_MARK:x}/0x{both:x} -j ACCEPT"
     pre = lines.index(f"-A PREROUTING -i eni-+ {bypass}")
     post = lines.index(f"-A POSTROUTING -o eni-+ {bypass}")
     assert pre < min(i for i, line in enumerate(lines) if line.startswith("-A PREROUTING") and "NFQUEUE" in line)
     assert post < min(i for i, line in enumerate(lines) if line.startswith("-A POSTROUTING") and "NFQUEUE" in line)
     assert f"-A FORWARD -m mark --mark 0x{PULLBACK_MARK:x}/0x{PULLBACK_MARK:x} " \
-           f"-j CONNMARK --set-xmark 0x0/0x{OFFLOAD_MARK:x}" in lines
+           f"-j CONNMARK --set-xmark 0x{PULLBACK_MARK:x}/0x{PULLBACK_MARK:x}" in lines
     assert ("net.netfilter.nf_conntrack_acct", "1") in build_plan(lab()).fabric.sysctls
 
 
@@ -272,3 +294,18 @@ def test_bench_labs_are_valid_and_their_pair_flows_tracked() -> None:
 def test_bench_targets() -> None:
     assert bench.met("throughput_ratio_offload", 0.95) and not bench.met("throughput_ratio_offload", 0.5)
     assert bench.met("rtt_added_us_offload", 12) and not bench.met("rtt_added_us_offload", 25)
+
+
+def test_offloaded_traffic_is_told_per_eni_and_direction(engine) -> None:
+    """What the flow log gets for traffic it never saw packet by packet."""
+    _, offloads = engine
+    flow = offloaded(engine)
+    told: list[tuple] = []
+    more = KernelFlow(flow.orig, flow.reply, flow.orig_packets + 10, flow.orig_bytes + 10_000,
+                      flow.reply_packets + 4, flow.reply_bytes + 200, OFFLOAD_MARK)
+    assert offloads.sync([more], 2.0, lambda *args: told.append(args)) == []
+    there, back = flow.orig, reverse(flow.orig)
+    assert sorted(told) == sorted([("a", there, True, 10, 10_000, 2.0), ("a", back, False, 4, 200, 2.0),
+                                   ("b", there, False, 10, 10_000, 2.0), ("b", back, True, 4, 200, 2.0)])
+    told.clear()
+    assert offloads.sync([more], 3.0, lambda *args: told.append(args)) == [] and told == []   # nothing new
