@@ -81,6 +81,10 @@ class Offloads:
     def __len__(self) -> int:
         return len(self.flows)
 
+    def offered(self) -> list[Wire]:
+        """The offloaded flows, each by its offering packet's tuple (how the kernel is asked)."""
+        return list(self.flows)
+
     def offer(self, firewall: EniFirewall, packet: Packet, now: float) -> bool:
         """For an accepted tracked TCP packet without SYN/FIN/RST leaving `firewall`'s instance:
         True when its flow may take the kernel fast path (then it is recorded as offloaded)."""

@@ -60,7 +60,8 @@ class ModeResult:
     throughput_bps: float
     verdicts_per_s: float       # engine verdicts per second while iperf3 TCP ran (GSO: up to 64 KB each)
     udp_pps: float              # small UDP datagrams per second that reached the receiver
-    queue_drops: int            # kernel queue + socket drops over all runs (the UDP flood overruns on purpose)
+    tcp_drops: int              # kernel queue + socket drops during the TCP streams (all rounds)
+    udp_drops: int              # the same during the UDP floods, which overrun on purpose
     cps: float
     rtt_us: float
 
@@ -133,7 +134,7 @@ class BenchLab:
         self.fabric, self.a, self.b = plan.fabric.name, plan.namespace("a").name, plan.namespace("b").name
         self.b_ip = str(topology.instance("b").private_ip)
         self.samples: dict[str, list[float]] = {}
-        self.drops = 0
+        self.tcp_drops = self.udp_drops = 0
         try:
             self._servers.append(_start_server(_in(self.b, ["iperf3", "-s", "-p", str(IPERF_PORT)]), None))
             self._servers.append(_start_server(_in(self.b, _python("serve", str(ECHO_PORT))), "ready"))
@@ -160,9 +161,11 @@ class BenchLab:
         after, _ = _verdicts(self.name, time.time()) if enforced else (0, 0.0)
         self._add("throughput_bps", tcp["bits_per_second"])
         self._add("verdicts_per_s", (after - before) / tcp["seconds"])
+        flood = queue_drops(self.fabric)
+        self.tcp_drops += flood - drops
         udp = self._iperf(UDP_SECONDS, "-u", "-b", "0", "-l", str(UDP_PAYLOAD))["sum"]
         self._add("udp_pps", (udp["packets"] - udp["lost_packets"]) / udp["seconds"])
-        self.drops += queue_drops(self.fabric) - drops
+        self.udp_drops += queue_drops(self.fabric) - flood
         _json_run(_in(self.a, _python("connect", self.b_ip, str(ECHO_PORT + 1), str(CPS_WARMUP))), timeout=30)
         cps = _json_run(_in(self.a, _python("connect", self.b_ip, str(ECHO_PORT + 1), str(CPS_SECONDS))),
                         timeout=CPS_SECONDS + 30)
@@ -173,8 +176,8 @@ class BenchLab:
 
     def result(self) -> ModeResult:
         median = {key: statistics.median(values) for key, values in self.samples.items()}
-        return ModeResult(median["throughput_bps"], median["verdicts_per_s"], median["udp_pps"], self.drops,
-                          median["cps"], median["rtt_us"])
+        return ModeResult(median["throughput_bps"], median["verdicts_per_s"], median["udp_pps"], self.tcp_drops,
+                          self.udp_drops, median["cps"], median["rtt_us"])
 
     def close(self) -> None:
         for server in self._servers:
@@ -246,8 +249,10 @@ def measure(seconds: float, rounds: int, progress=lambda message: None) -> dict:
         "udp_pps_plain": plain.udp_pps,
         "pps_offload": offload.udp_pps,
         "pps_no_offload": queue.udp_pps,
-        "queue_drops_offload": offload.queue_drops,
-        "queue_drops_no_offload": queue.queue_drops,
+        "queue_drops_tcp_offload": offload.tcp_drops,
+        "queue_drops_tcp_no_offload": queue.tcp_drops,
+        "queue_drops_udp_flood_offload": offload.udp_drops,
+        "queue_drops_udp_flood_no_offload": queue.udp_drops,
         "cps_plain": plain.cps,
         "cps_offload": offload.cps,
         "cps_no_offload": queue.cps,
@@ -303,7 +308,9 @@ def table(summary: dict):
                                          f"{s['verdicts_per_s_no_offload']:.0f}"))
     row(f"UDP {UDP_PAYLOAD}-byte packets/s", (f"{s['udp_pps_plain']:.0f}", f"{s['pps_offload']:.0f}",
                                          f"{s['pps_no_offload']:.0f}"), "pps_no_offload")
-    row("queue drops (TCP + UDP flood)", ("-", str(s["queue_drops_offload"]), str(s["queue_drops_no_offload"])))
+    row("queue drops, TCP streams", ("-", str(s["queue_drops_tcp_offload"]), str(s["queue_drops_tcp_no_offload"])))
+    row("queue drops, UDP floods", ("-", str(s["queue_drops_udp_flood_offload"]),
+                                    str(s["queue_drops_udp_flood_no_offload"])))
     row("new connections/s", (f"{s['cps_plain']:.0f}", f"{s['cps_offload']:.0f}", f"{s['cps_no_offload']:.0f}"))
     row("  ratio to (a)", ("1", f"{s['cps_ratio']:.3f}", f"{s['cps_ratio_no_offload']:.3f}"), "cps_ratio")
     row("TCP round trip, us", (f"{s['rtt_us_plain']:.1f}", f"{s['rtt_us_offload']:.1f}", f"{s['rtt_us_no_offload']:.1f}"))

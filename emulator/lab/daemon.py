@@ -75,7 +75,7 @@ def serve(lab: str) -> None:
             if offloads is not None and kernel is not None:
                 # Before expiry: offloaded traffic refreshes its entries; what expires anyway
                 # is released before another packet is served.
-                for flow in offloads.sync(kernel.offloaded(), now, live.flowlog.record_bulk):
+                for flow in offloads.sync(kernel.current(offloads.offered()), now, live.flowlog.record_bulk):
                     kernel.release(flow)
             for firewall in firewalls.values():
                 firewall.expire(now)

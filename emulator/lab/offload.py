@@ -1,80 +1,212 @@
 """The kernel side of offload: the fabric's conntrack entries that carry the offload mark,
-with their counters, over ctnetlink (pyroute2), and releasing one (clearing the mark so its
-next packet meets the engine again). Counters need net.netfilter.nf_conntrack_acct=1 in the
-fabric namespace, which the plan sets when offload is on."""
+with their counters, and releasing one (clearing the mark so its next packet meets the engine
+again). Plain ctnetlink over one netlink socket opened inside the fabric namespace, parsed with
+`struct`: the daemon asks once a second and must not stall its packet loop for it. A dump walks
+the kernel's whole conntrack hash (every namespace's, ~10 ms here), so a few offloaded flows are
+looked up one by one instead. Counters need net.netfilter.nf_conntrack_acct=1 in the fabric,
+which the plan sets when offload is on.
+"""
 from __future__ import annotations
 
+import errno
 import socket
-from ipaddress import ip_address
+import struct
+from collections.abc import Iterator
 
-from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple, NFCTSocket
+from pyroute2 import netns as pyroute2_netns
 
 from emulator.engine.offload import KernelFlow, Wire
 from emulator.plan import OFFLOAD_MARK, PULLBACK_MARK
 
-FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
+NETLINK_NETFILTER = 12
+NFNL_SUBSYS_CTNETLINK = 1
+IPCTNL_MSG_CT_NEW, IPCTNL_MSG_CT_GET = 0, 1
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
+NLA_TYPE_MASK = 0x3FFF                     # without the nested / byte-order flags
+CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_MARK = 1, 2, 8
+CTA_COUNTERS_ORIG, CTA_COUNTERS_REPLY, CTA_MARK_MASK = 9, 10, 21
+CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
+CTA_IP_V4_SRC, CTA_IP_V4_DST, CTA_IP_V6_SRC, CTA_IP_V6_DST = 1, 2, 3, 4
+CTA_PROTO_NUM, CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT = 1, 2, 3
+CTA_COUNTERS_PACKETS, CTA_COUNTERS_BYTES = 1, 2
+FAMILY_VERSION = {socket.AF_INET: 4, socket.AF_INET6: 6}
+VERSION_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
+RECV_BUFFER = 1 << 16
+DUMP_ABOVE = 256                           # offloaded flows beyond which one dump beats lookups
+
+_HEADER = struct.Struct("=IHHII")          # nlmsghdr: length, type, flags, seq, pid
+_NFGEN = struct.Struct("=BBH")             # nfgenmsg: family, version, res_id
+_ATTR = struct.Struct("=HH")               # nlattr: length, type
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+_U64 = struct.Struct("!Q")
 
 
-def _tuple(version: int, message) -> Wire | None:
-    ip = message.get_attr("CTA_TUPLE_IP")
-    proto = message.get_attr("CTA_TUPLE_PROTO")
-    if ip is None or proto is None:
+# --- encoding -----------------------------------------------------------------------------------
+
+def attr(kind: int, payload: bytes, nested: bool = False) -> bytes:
+    data = _ATTR.pack(_ATTR.size + len(payload), kind | (0x8000 if nested else 0)) + payload
+    return data + b"\0" * (-len(data) % 4)
+
+
+def tuple_attr(kind: int, flow: Wire) -> bytes:
+    version, proto, src, sport, dst, dport = flow
+    size, src_kind, dst_kind = (4, CTA_IP_V4_SRC, CTA_IP_V4_DST) if version == 4 else \
+        (16, CTA_IP_V6_SRC, CTA_IP_V6_DST)
+    ip = attr(src_kind, src.to_bytes(size, "big")) + attr(dst_kind, dst.to_bytes(size, "big"))
+    ports = attr(CTA_PROTO_NUM, bytes([proto])) + attr(CTA_PROTO_SRC_PORT, _U16.pack(sport)) + \
+        attr(CTA_PROTO_DST_PORT, _U16.pack(dport))
+    return attr(kind, attr(CTA_TUPLE_IP, ip, True) + attr(CTA_TUPLE_PROTO, ports, True), True)
+
+
+def message(kind: int, flags: int, family: int, attrs: bytes, seq: int) -> bytes:
+    body = _NFGEN.pack(family, 0, 0) + attrs
+    return _HEADER.pack(_HEADER.size + len(body), NFNL_SUBSYS_CTNETLINK << 8 | kind, flags, seq, 0) + body
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+def attrs(data: bytes, start: int = 0, end: int | None = None) -> dict[int, bytes]:
+    """Top-level attributes of one level, by type (nested ones still packed)."""
+    end = len(data) if end is None else end
+    found: dict[int, bytes] = {}
+    offset = start
+    while offset + _ATTR.size <= end:
+        length, kind = _ATTR.unpack_from(data, offset)
+        if length < _ATTR.size or offset + length > end:
+            break
+        found[kind & NLA_TYPE_MASK] = data[offset + _ATTR.size:offset + length]
+        offset += (length + 3) & ~3
+    return found
+
+
+def _tuple(version: int, data: bytes | None) -> Wire | None:
+    if data is None:
         return None
-    name = "CTA_IP_V4" if version == 4 else "CTA_IP_V6"
-    src, dst = ip.get_attr(f"{name}_SRC"), ip.get_attr(f"{name}_DST")
-    return (version, proto.get_attr("CTA_PROTO_NUM"), int(ip_address(src)),
-            proto.get_attr("CTA_PROTO_SRC_PORT") or 0, int(ip_address(dst)),
-            proto.get_attr("CTA_PROTO_DST_PORT") or 0)
+    level = attrs(data)
+    ip, proto = attrs(level.get(CTA_TUPLE_IP, b"")), attrs(level.get(CTA_TUPLE_PROTO, b""))
+    src_kind, dst_kind = (CTA_IP_V4_SRC, CTA_IP_V4_DST) if version == 4 else (CTA_IP_V6_SRC, CTA_IP_V6_DST)
+    if src_kind not in ip or dst_kind not in ip or CTA_PROTO_NUM not in proto:
+        return None
+    port = (lambda kind: _U16.unpack(proto[kind][:2])[0] if kind in proto else 0)
+    return (version, proto[CTA_PROTO_NUM][0], int.from_bytes(ip[src_kind], "big"), port(CTA_PROTO_SRC_PORT),
+            int.from_bytes(ip[dst_kind], "big"), port(CTA_PROTO_DST_PORT))
 
 
-def _counters(message, name: str) -> tuple[int, int]:
-    counters = message.get_attr(name)
-    if counters is None:
+def _counters(data: bytes | None) -> tuple[int, int]:
+    level = attrs(data or b"")
+    if CTA_COUNTERS_PACKETS not in level or CTA_COUNTERS_BYTES not in level:
         return 0, 0
-    return counters.get_attr("CTA_COUNTERS_PACKETS") or 0, counters.get_attr("CTA_COUNTERS_BYTES") or 0
+    return _U64.unpack(level[CTA_COUNTERS_PACKETS])[0], _U64.unpack(level[CTA_COUNTERS_BYTES])[0]
 
 
-def kernel_flow(version: int, message) -> KernelFlow | None:
-    orig = _tuple(version, message.get_attr("CTA_TUPLE_ORIG"))
-    reply = _tuple(version, message.get_attr("CTA_TUPLE_REPLY"))
+def kernel_flow(family: int, data: bytes, start: int, end: int) -> KernelFlow | None:
+    """One conntrack message's attributes (from `start`, after nfgenmsg) as a KernelFlow."""
+    version = FAMILY_VERSION.get(family)
+    if version is None:
+        return None
+    level = attrs(data, start, end)
+    orig, reply = _tuple(version, level.get(CTA_TUPLE_ORIG)), _tuple(version, level.get(CTA_TUPLE_REPLY))
     if orig is None or reply is None:
         return None
-    orig_packets, orig_bytes = _counters(message, "CTA_COUNTERS_ORIG")
-    reply_packets, reply_bytes = _counters(message, "CTA_COUNTERS_REPLY")
-    return KernelFlow(orig, reply, orig_packets, orig_bytes, reply_packets, reply_bytes,
-                      message.get_attr("CTA_MARK") or 0)
+    mark = _U32.unpack(level[CTA_MARK])[0] if CTA_MARK in level else 0
+    return KernelFlow(orig, reply, *_counters(level.get(CTA_COUNTERS_ORIG)),
+                      *_counters(level.get(CTA_COUNTERS_REPLY)), mark)
+
+
+def messages(data: bytes) -> Iterator[tuple[int, int, int, int]]:
+    """(type, seq, start of payload, end) of each netlink message in one datagram."""
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        length, kind, _flags, seq, _pid = _HEADER.unpack_from(data, offset)
+        if length < _HEADER.size or offset + length > len(data):
+            return
+        yield kind, seq, offset + _HEADER.size, offset + length
+        offset += (length + 3) & ~3
 
 
 class KernelConntrack:
-    """ctnetlink sockets of the fabric namespace, one per address family."""
+    """A ctnetlink socket of the fabric namespace."""
 
     def __init__(self, fabric: str):
-        # pyroute2 opens the socket lazily: name the namespace rather than entering it.
-        self._sockets = {v: NFCTSocket(nfgen_family=f, netns=fabric) for v, f in FAMILIES.items()}
+        pyroute2_netns.pushns(fabric)
+        try:
+            self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+        finally:
+            pyroute2_netns.popns()
+        self._sock.bind((0, 0))
+        self._seq = 0
+
+    def _send(self, kind: int, flags: int, family: int, payload: bytes) -> int:
+        self._seq += 1
+        self._sock.send(message(kind, flags, family, payload, self._seq))
+        return self._seq
+
+    def current(self, flows: list[Wire]) -> list[KernelFlow]:
+        """The kernel's view of the offloaded flows (each named by its offering packet's tuple,
+        the kernel's original or reply tuple); a flow the kernel no longer marks is left out."""
+        if len(flows) > DUMP_ABOVE:
+            return self.offloaded()
+        found = []
+        for flow in flows:
+            entry = self.lookup(flow)
+            if entry is not None and entry.mark & OFFLOAD_MARK:
+                found.append(entry)
+        return found
+
+    def lookup(self, flow: Wire) -> KernelFlow | None:
+        """The connection with `flow` as its original or reply tuple (the kernel's hash holds
+        both directions), or None."""
+        seq = self._send(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_ACK, VERSION_FAMILY[flow[0]],
+                         tuple_attr(CTA_TUPLE_ORIG, flow))
+        found = None
+        while True:
+            data = self._sock.recv(RECV_BUFFER)
+            for kind, got, start, end in messages(data):
+                if got != seq:
+                    continue
+                if kind == NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", data, start)[0]
+                    if code not in (0, errno.ENOENT):
+                        raise OSError(code, f"conntrack get: {errno.errorcode.get(code, code)}")
+                    return found
+                found = kernel_flow(_NFGEN.unpack_from(data, start)[0], data, start + _NFGEN.size, end)
 
     def offloaded(self) -> list[KernelFlow]:
         """Every connection whose mark carries the offload bit (filtered in the kernel)."""
-        flows = []
-        for version, sock in self._sockets.items():
-            for message in sock.dump(mark=OFFLOAD_MARK, mark_mask=OFFLOAD_MARK):
-                flow = kernel_flow(version, message)
+        mark = attr(CTA_MARK, _U32.pack(OFFLOAD_MARK)) + attr(CTA_MARK_MASK, _U32.pack(OFFLOAD_MARK))
+        seq = self._send(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, socket.AF_UNSPEC, mark)
+        flows: list[KernelFlow] = []
+        while True:
+            data = self._sock.recv(RECV_BUFFER)
+            for kind, got, start, end in messages(data):
+                if got != seq:
+                    continue
+                if kind == NLMSG_DONE:
+                    return flows
+                if kind == NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", data, start)[0]
+                    raise OSError(code, f"conntrack dump: {errno.errorcode.get(code, code)}")
+                family = _NFGEN.unpack_from(data, start)[0]
+                flow = kernel_flow(family, data, start + _NFGEN.size, end)
                 if flow is not None and flow.mark & OFFLOAD_MARK:
                     flows.append(flow)
-        return flows
 
     def release(self, flow: KernelFlow) -> None:
         """Clear the offload (and closing) bits: the flow's next packet goes through the queues
         again. A connection that vanished meanwhile needs nothing."""
-        version, proto, src, sport, dst, dport = flow.orig
-        family = FAMILIES[version]
-        orig = NFCTAttrTuple(family=family, saddr=str(ip_address(src)), daddr=str(ip_address(dst)),
-                             proto=proto, sport=sport, dport=dport)
-        try:
-            self._sockets[version].entry("set", tuple_orig=orig, mark=flow.mark & ~(OFFLOAD_MARK | PULLBACK_MARK))
-        except Exception as error:  # pyroute2 raises NetlinkError(ENOENT) for a vanished entry
-            if getattr(error, "code", None) != 2:
-                raise
+        payload = tuple_attr(CTA_TUPLE_ORIG, flow.orig) + \
+            attr(CTA_MARK, _U32.pack(flow.mark & ~(OFFLOAD_MARK | PULLBACK_MARK)))
+        seq = self._send(IPCTNL_MSG_CT_NEW, NLM_F_REQUEST | NLM_F_ACK, VERSION_FAMILY[flow.orig[0]], payload)
+        while True:
+            data = self._sock.recv(RECV_BUFFER)
+            for kind, got, start, _end in messages(data):
+                if got == seq and kind == NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", data, start)[0]
+                    if code not in (0, errno.ENOENT):
+                        raise OSError(code, f"conntrack update: {errno.errorcode.get(code, code)}")
+                    return
 
     def close(self) -> None:
-        for sock in self._sockets.values():
-            sock.close()
+        self._sock.close()

@@ -309,3 +309,28 @@ def test_offloaded_traffic_is_told_per_eni_and_direction(engine) -> None:
                                    ("b", there, False, 10, 10_000, 2.0), ("b", back, True, 4, 200, 2.0)])
     told.clear()
     assert offloads.sync([more], 3.0, lambda *args: told.append(args)) == [] and told == []   # nothing new
+
+
+# --- ctnetlink messages (lab/offload.py), without a kernel --------------------------------------
+
+def test_a_conntrack_message_decodes_to_a_kernel_flow() -> None:
+    import socket
+    from emulator.lab import offload as ct
+
+    def counters(kind: int, packets: int, size: int) -> bytes:
+        return ct.attr(kind, ct.attr(ct.CTA_COUNTERS_PACKETS, packets.to_bytes(8, "big")) +
+                       ct.attr(ct.CTA_COUNTERS_BYTES, size.to_bytes(8, "big")), nested=True)
+
+    for version, src, dst in ((4, A, B), (6, "fd00::1", "fd00::2")):
+        orig = (version, 6, int(ip_address(src)), 40000, int(ip_address(dst)), 5201)
+        body = ct.tuple_attr(ct.CTA_TUPLE_ORIG, orig) + ct.tuple_attr(ct.CTA_TUPLE_REPLY, reverse(orig)) + \
+            ct.attr(ct.CTA_MARK, (OFFLOAD_MARK | 1).to_bytes(4, "big")) + \
+            counters(ct.CTA_COUNTERS_ORIG, 12, 9000) + counters(ct.CTA_COUNTERS_REPLY, 7, 420)
+        data = ct.message(ct.IPCTNL_MSG_CT_NEW, 0, ct.VERSION_FAMILY[version], body, 5)
+        [(kind, seq, start, end)] = list(ct.messages(data))
+        assert (kind & 0xFF, seq) == (ct.IPCTNL_MSG_CT_NEW, 5)
+        family = data[start]
+        assert family == (socket.AF_INET if version == 4 else socket.AF_INET6)
+        flow = ct.kernel_flow(family, data, start + 4, end)
+        assert flow == KernelFlow(orig, reverse(orig), 12, 9000, 7, 420, OFFLOAD_MARK | 1)
+    assert ct.kernel_flow(socket.AF_INET, b"\x04\x00\x01\x00", 0, 4) is None     # truncated: no flow
