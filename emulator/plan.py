@@ -319,15 +319,16 @@ def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -
     # Traffic to/from the VPC router itself is infrastructure, never an SG matter. Hairpin
     # (instance -> another's public IP) is marked on the connection so the engine can see the
     # source as the sender's public IP, which mangle POSTROUTING sees before SNAT.
-    mangle4 = ["-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
+    # The fast path comes first: an offloaded flow is never local, hairpinned or infrastructure.
+    mangle4 = [*fast["PREROUTING"],
+               "-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
                *(f"-A PREROUTING -i {eni_wild} -d {i.public_ip}/32 -j CONNMARK --set-xmark {mark}"
                  for i in public),
-               *fast["PREROUTING"],
                *pre,
                *fast["FORWARD"],
+               *fast["POSTROUTING"],
                "-A POSTROUTING -m addrtype --src-type LOCAL -j RETURN",
                f"-A POSTROUTING -m connmark --mark {mark} -j MARK --set-xmark {mark}",
-               *fast["POSTROUTING"],
                *post]
     nat4 = [*(f"-A PREROUTING -d {i.public_ip}/32 -j DNAT --to-destination {i.private_ip}"
               for i in public),
@@ -348,19 +349,19 @@ def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -
     # (MLD) are infrastructure and pass before the queues.
     infra6 = [*(f"-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN"
                 for chain in ("PREROUTING", "POSTROUTING") for t in ND_TYPES)]
-    mangle6 = [*(r for r in infra6 if r.startswith("-A PREROUTING")),
+    mangle6 = [*fast["PREROUTING"],
+               *(r for r in infra6 if r.startswith("-A PREROUTING")),
                "-A PREROUTING -s fe80::/10 -j RETURN",
                "-A PREROUTING -d fe80::/10 -j RETURN",
                "-A PREROUTING -d ff00::/8 -j RETURN",
                "-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
-               *fast["PREROUTING"],
                *pre,
                *fast["FORWARD"],
+               *fast["POSTROUTING"],
                *(r for r in infra6 if r.startswith("-A POSTROUTING")),
                "-A POSTROUTING -s fe80::/10 -j RETURN",
                "-A POSTROUTING -d ff00::/8 -j RETURN",
                "-A POSTROUTING -m addrtype --src-type LOCAL -j RETURN",
-               *fast["POSTROUTING"],
                *post]
     return (Ruleset(4, "mangle", _table("mangle", MANGLE_CHAINS, mangle4)),
             Ruleset(4, "nat", _table("nat", NAT_CHAINS, nat4)),
