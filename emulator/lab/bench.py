@@ -75,7 +75,7 @@ def _in(ns: str, argv: list[str]) -> list[str]:
 
 
 def _json_run(argv: list[str], timeout: float) -> dict:
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=lab._package_env())
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=netns.package_env())
     if result.returncode != 0:
         raise RuntimeError(f"`{' '.join(argv)}` failed: {result.stderr.strip()[-400:]}")
     out = result.stdout.strip()
@@ -102,7 +102,7 @@ def queue_drops(fabric: str) -> int:
 
 def _start_server(argv: list[str], ready: str | None) -> subprocess.Popen:
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env=lab._package_env())
+                               env=netns.package_env())
     if ready is not None and process.stdout is not None:
         line = process.stdout.readline()
         if ready not in line:

@@ -11,9 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import emulator
 from emulator.errors import LabError, PermissionRequired
 from emulator.model import Instance, Topology
 from emulator.plan import LabPlan, build_plan
@@ -123,13 +121,6 @@ def _signals_ignored() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _package_env() -> dict[str, str]:
-    # The daemon runs as `python -m emulator.lab.daemon`: keep the package importable from a source tree.
-    root = str(Path(emulator.__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": root if not path else f"{root}{os.pathsep}{path}"}
-
-
 def _build_network(plan: LabPlan, record: LabState, progress: Progress) -> None:
     progress(f"namespaces: {len(plan.namespaces)}")
     for ns in plan.namespaces:
@@ -156,7 +147,7 @@ def _start_engine(record: LabState, progress: Progress) -> None:
         # umask 077: everything the engine writes in the state directory is root's alone.
         process = subprocess.Popen([sys.executable, "-m", "emulator.lab.daemon", record.lab],
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True, env=_package_env(), umask=0o077)
+                                   start_new_session=True, env=netns.package_env(), umask=0o077)
     record.add_pid("engine", process.pid)
     deadline = time.monotonic() + READY_TIMEOUT
     while not paths.ready.exists():

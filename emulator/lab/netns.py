@@ -3,10 +3,13 @@ namespace), and the few queries cleanup and status need."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
+import emulator
 from emulator.errors import LabError
 from emulator.plan import Namespace, Veth
 
@@ -18,6 +21,14 @@ def run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> su
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise LabError(f"`{' '.join(argv)}` failed: {detail[-1] if detail else f'exit {result.returncode}'}")
     return result
+
+
+def package_env() -> dict[str, str]:
+    """Environment for our own `python -m emulator...` children (engine, servers): the package stays
+    importable when sgemu runs from a source tree rather than an installed copy."""
+    root = str(Path(emulator.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root if not path else f"{root}{os.pathsep}{path}"}
 
 
 def exec_argv(ns: str, argv: Sequence[str]) -> list[str]:

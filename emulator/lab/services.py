@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from ipaddress import ip_address
 from pathlib import Path
 
-import emulator
 from emulator.errors import LabError
 from emulator.model import PROTO_TCP, PROTO_UDP, Instance, Service, Topology
+from . import netns
 from .state import private
 
 SSHD = "/usr/sbin/sshd"
@@ -157,19 +157,11 @@ class _Started:
     log: Path
 
 
-def _server_env() -> dict[str, str]:
-    # The server runs as `python -m emulator.lab.servers`: make the package importable
-    # even when sgemu runs from a source tree rather than an installed copy.
-    root = str(Path(emulator.__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": root if not path else f"{root}{os.pathsep}{path}"}
-
-
 def _spawn(ns: str, argv: list[str], label: str, services: tuple[Service, ...], log: Path) -> _Started:
     with private(log, "ab") as out:
         process = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdin=subprocess.DEVNULL,
                                    stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True, env=_server_env())
+                                   start_new_session=True, env=netns.package_env())
     return _Started(label, process, services, log)
 
 
