@@ -26,6 +26,7 @@ class Attempt:
     port: int
     client: str             # curl | ssh | nc
     story: str              # what the audience should take from it
+    private: bool = False   # dial DST's private IP instead of its name (which resolves per source)
 
     def argv(self, address: str) -> list[str]:
         t = str(CLIENT_TIMEOUT)
@@ -48,6 +49,8 @@ THREE_TIER = (
     Attempt("alb", "app", 8080, "curl", "allowed by an SG reference (alb-sg -> app-sg)"),
     Attempt("app", "db", 3306, "nc", "db answers although db-sg has no outbound rules: tracked reply"),
     Attempt("alb", "db", 3306, "nc", "alb-sg has no egress to 3306, and db-sg only admits app-sg"),
+    Attempt("stranger", "db", 3306, "nc", "db has no public IP: even its private address leads nowhere "
+            "from the internet", private=True),
     Attempt("db", "app", 8080, "curl", "db-sg has no outbound rules: db can never initiate"),
     Attempt("app", "alb", 80, "curl", "app-sg allows only 3306 out"),
 )
@@ -89,9 +92,10 @@ def run(topology: Topology, show: Callable[[Attempt, str, Observed, str, str], N
     try:
         for step in THREE_TIER:
             predicted = explain(topology, step.src, step.dst, step.port)
-            seen = attempt(status.lab, step, step.dst)      # names resolve inside the lab
+            address = str(topology.instance(step.dst).private_ip) if step.private else step.dst
+            seen = attempt(status.lab, step, address)
             disagreements += seen.outcome != predicted.outcome
-            show(step, " ".join(step.argv(step.dst)), seen, predicted.outcome, predicted.why)
+            show(step, " ".join(step.argv(address)), seen, predicted.outcome, predicted.why)
     finally:
         progress("tearing the lab down")
         labs.down(status.lab)
