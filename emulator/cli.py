@@ -71,7 +71,8 @@ def explain(where: tuple[str, ...], name: str | None, port: int, proto: str, ipv
     result = explain_flow(topology, src, dst, port, proto, ipv6)
     live = _live_entries(lab_name, topology, result.src, result.dst, proto, port) if lab_name else []
     if as_json:
-        click.echo(json.dumps({**asdict(result), **({"live": live} if lab_name else {})}, default=str))
+        from .explain import explanation_json
+        click.echo(json.dumps({**explanation_json(result), **({"live": live} if lab_name else {})}, default=str))
         return
     for line in explanation_text(result):
         console.print(line)
@@ -143,7 +144,11 @@ def up(file: str, detach: bool, no_offload: bool) -> None:
         console.print(escape(line))
     if not detach:
         console.print("[bold]lab is up; Ctrl-C tears it down[/bold]")
-        lab.wait_foreground(status.lab)
+        try:
+            lab.wait_foreground(status.lab)
+        except KeyboardInterrupt:      # the way a foreground lab is meant to end: torn down, exit 0
+            pass
+        console.print(f"lab {status.lab} is down")
 
 
 @cli.command()
@@ -170,7 +175,11 @@ def down(name: str | None, everything: bool) -> None:
 def status(name: str | None, as_json: bool) -> None:
     """Labs, instances, addresses, SGs and engine health."""
     from .lab import lab
-    statuses = [lab.status(one) for one in ([lab.resolve_lab(name)] if name else lab.running_labs())]
+    running = lab.running_labs()
+    if name is not None and name not in running:      # an answer, not a failure (CONTRACT: exit 0)
+        err_console.print(f"no lab named {name!r} is running" + (f" (running: {', '.join(running)})" if running else ""))
+        running = []
+    statuses = [lab.status(one) for one in ([name] if name in running else running)]
     if as_json:
         click.echo(json.dumps([asdict(s) for s in statuses], default=str))
     else:
@@ -199,7 +208,8 @@ def exec_(name: str | None, node: str, argv: tuple[str, ...]) -> None:
 @click.argument("dst")
 @click.option("--port", "-p", type=int, default=0, help="Destination port (tcp/udp).")
 @click.option("--proto", type=click.Choice(["tcp", "udp", "icmp"]), default="tcp", show_default=True)
-@click.option("--timeout", type=float, default=2.0, show_default=True, help="Seconds to wait.")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=2.0, show_default=True,
+              help="Seconds to wait (0.1-600).")
 @click.option("-6", "--ipv6", is_flag=True, help="Address DST by its IPv6 address.")
 def probe(name: str | None, src: str, dst: str, port: int, proto: str, timeout: float, ipv6: bool) -> None:
     """A real attempt from inside SRC: prints open, refused, timeout or reply."""
@@ -239,7 +249,8 @@ def _ports(text: str) -> tuple[int, ...]:
 @click.option("--lab", "name", help="Running lab (default: the only one).")
 @click.option("--ports", default="22,80,443,3306", show_default=True, help="Comma-separated ports.")
 @click.option("--proto", type=click.Choice(["tcp", "udp", "icmp"]), default="tcp", show_default=True)
-@click.option("--timeout", type=float, default=1.5, show_default=True, help="Seconds per probe.")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=1.5, show_default=True,
+              help="Seconds per probe.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--expect", type=click.Path(exists=True, dir_okay=False),
               help="YAML/JSON of expected outcomes; any difference exits 1.")
@@ -500,6 +511,11 @@ def flowlogs(name: str | None, follow: bool, fields: str | None) -> None:
         chosen = parse_format(fields) if fields else DEFAULT_FORMAT
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--format") from None
+    from .lab import lab
+    running = lab.running_labs()
+    if not running or (name is not None and name not in running):   # nothing to log (CONTRACT: exit 0)
+        err_console.print(f"no lab named {name!r} is running" if name else "no lab is running")
+        return
     lab_name = _live(name)
     answer = _ask(lab_name, "flowlogs", since=0, current=not follow)
     for record in (*answer["records"], *answer["current"]):

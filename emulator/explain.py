@@ -257,3 +257,22 @@ def _show(p: Packet) -> str:
         return f"{a} -> {b} {name}{flags}"
     name = "icmpv6" if p.proto == PROTO_ICMPV6 else "icmp"
     return f"{src} -> {dst} {name} type {p.icmp_type} code {p.icmp_code}"
+
+
+def verdict_json(verdict: Verdict | None) -> dict | None:
+    if verdict is None:
+        return None
+    rule = verdict.rule
+    return {"action": verdict.action, "reason": verdict.reason, "sg_id": verdict.sg_id,
+            "rule_id": rule.rule_id if rule is not None else None,
+            "rule": rule.describe() if rule is not None else None, "tracked": verdict.tracked}
+
+
+def explanation_json(e: Explanation) -> dict:
+    """The explanation as plain JSON types (verdicts as their fields)."""
+    def hops(items: tuple[Hop, ...]) -> list[dict]:
+        return [{"where": h.where, "packet": h.packet, "verdict": verdict_json(h.verdict), "note": h.note}
+                for h in items]
+    return {"src": e.src, "dst": e.dst, "proto": e.proto, "port": e.port, "outcome": e.outcome, "why": e.why,
+            "request": hops(e.request), "reply": hops(e.reply), "notes": list(e.notes),
+            "groups": dict(e.groups)}

@@ -40,12 +40,15 @@ def marker(lab: str) -> str:
 @dataclass(frozen=True)
 class Route:
     dst: str                   # "default" or a CIDR
-    dev: str
+    dev: str | None            # None for a blackhole
     via: str | None = None
+    blackhole: bool = False    # silently discard (no ICMP unreachable), like a VPC route to nowhere
 
     def args(self) -> list[str]:
         """Arguments after `ip route add` / `ip -6 route add`."""
-        return [self.dst, *(["via", self.via] if self.via else []), "dev", self.dev]
+        if self.blackhole:
+            return ["blackhole", self.dst]
+        return [self.dst, *(["via", self.via] if self.via else []), "dev", str(self.dev)]
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,8 @@ def _fabric_ns(topology: Topology, name: str, eni_dev: dict[str, str],
         if host.ipv6 is not None:
             addresses.append(Address(f"{LINK_GATEWAY_V6}/64", dev, nodad=True))
             routes.append(Route(f"{host.ipv6}/128", dev))
+    # Anything else goes nowhere, silently: a client sees a timeout, as in a VPC, never "unreachable".
+    routes += [Route("0.0.0.0/0", None, blackhole=True), Route("::/0", None, blackhole=True)]
     return Namespace(name, FABRIC_NODE, "fabric", tuple(addresses), tuple(routes),
                      tuple(sysctls), "")
 

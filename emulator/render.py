@@ -75,12 +75,15 @@ def try_commands(status) -> Iterator[str]:
     public = [n for n in instances if n.public_ip]
     src = outside[0].name if outside and public else (instances[0].name if instances else None)
     dst = (public or instances[1:] or instances)[0].name if instances else None
+    lab = f"--lab {status.lab}"
+    ports = list(next(n.tcp_ports for n in instances if n.name == dst)) if dst else []
+    port = ports[0] if ports else 80
     yield "try:"
-    yield f"  sgemu status --lab {status.lab}"
+    yield f"  sgemu status {lab}"
     if src and dst and src != dst:
-        yield f"  sgemu probe {src} {dst} --port 80"
-        yield f"  sgemu exec {src} -- curl -s -m 3 http://{dst}/"
+        yield f"  sgemu probe {lab} {src} {dst} --port {port}"
+        yield f"  sgemu explain {lab} {src} {dst} --port {port}"
     if instances:
-        yield f"  sgemu exec {instances[0].name} -- ip -br addr"
-    yield "  sgemu matrix --ports 22,80,443"
-    yield f"  sgemu down --lab {status.lab}"
+        yield f"  sgemu exec {lab} {instances[0].name} -- ip -br addr"
+    yield f"  sgemu matrix {lab} --ports {','.join(str(p) for p in sorted({22, 80, 443, *ports}))}"
+    yield f"  sgemu down {lab}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from emulator.errors import LabError
 from . import hooks, netns, state
+from .lab import engine_status
 
 TOOLS = (("ip", "iproute2"), ("sysctl", "procps"), ("curl", "curl"), ("nc", "netcat-openbsd"),
          ("ping", "iputils-ping"), ("ssh", "openssh-client"), ("ssh-keygen", "openssh-client"),
@@ -39,7 +40,13 @@ def checks() -> Iterator[Check]:
         except LabError as exc:
             yield Check("iptables front end", False, str(exc))
     labs = state.recorded_labs() if state.RUN_DIR.exists() else []
-    yield Check("running labs", True, ", ".join(labs) if labs else "none", required=False)
+    for lab in labs:
+        alive = engine_status(lab).alive
+        yield Check(f"lab {lab}", alive, "engine up" if alive else
+                    f"engine DOWN: its traffic is blocked (fail closed); `sgemu down --lab {lab}`",
+                    required=False)
+    if not labs:
+        yield Check("running labs", True, "none", required=False)
     if root:
         recorded = {f"sgemu-{lab}-" for lab in labs}
         stray = sorted(ns for ns in netns.namespaces()

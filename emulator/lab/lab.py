@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from emulator.errors import LabError, PermissionRequired
-from emulator.model import Instance, Topology
+from emulator.model import PROTO_TCP, Instance, Topology
 from emulator.plan import LabPlan, build_plan
 from . import cleanup, hooks, netns, state
 from .services import prepare_ssh, start_services
@@ -35,6 +35,7 @@ class NodeStatus:
     public_ip: str | None = None
     ipv6: str | None = None
     security_groups: tuple[str, ...] = ()
+    tcp_ports: tuple[int, ...] = ()       # where its services listen
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,8 @@ def _node_status(topology: Topology, plan: LabPlan, node: str) -> NodeStatus:
         groups = tuple(topology.sg(g).name if topology.find_sg(g) else g for g in found.security_groups)
         return NodeStatus(node, "instance", namespace, str(found.private_ip),
                           str(found.public_ip) if found.public_ip else None,
-                          str(found.ipv6) if found.ipv6 else None, groups)
+                          str(found.ipv6) if found.ipv6 else None, groups,
+                          tuple(sv.port for sv in found.services if sv.transport == PROTO_TCP))
     return NodeStatus(node, "internet", namespace, None, str(found.ip) if found.ip else None,
                       str(found.ipv6) if found.ipv6 else None)
 

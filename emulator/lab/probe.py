@@ -44,19 +44,22 @@ except OSError as e:
 def resolve(lab: str, src: str, dst: str, ipv6: bool = False) -> str:
     """DST as SRC would address it: a literal address, or a node name seen from SRC
     (private IP inside the VPC; public IP or IPv6 from the internet)."""
+    plan = lab_plan(lab)
+    nodes = {ns.node: ns for ns in plan.nodes}
+    if src not in nodes:
+        raise LabError(f"lab {lab!r} has no node {src!r} (nodes: {', '.join(nodes)})")
     try:
         return str(ip_address(dst))
     except ValueError:
         pass
-    plan = lab_plan(lab)
+    if dst not in nodes:
+        raise LabError(f"lab {lab!r} has no node {dst!r} (nodes: {', '.join(nodes)})")
     family = 6 if ipv6 else 4
     address = plan.address(src, dst, family)
     if address is None:
-        try:
-            plan.namespace(dst)
-        except KeyError:
-            raise LabError(f"lab {lab!r} has no node {dst!r}") from None
-        where = "inside the VPC" if plan.namespace(src).role == "instance" else "from the internet"
+        if plan.address(src, src, family) is None:
+            raise LabError(f"{src} has no IPv{family} address")
+        where = "inside the VPC" if nodes[src].role == "instance" else "from the internet"
         raise LabError(f"{dst} has no IPv{family} address reachable {where} (from {src})")
     return address
 

@@ -33,7 +33,10 @@ def test_validate_plan_explain_matrix_on_shipped_topologies(path: Path):
     assert done.returncode == 0 and cells and all(c["observed"] is None for c in cells)
     first = cells[0]
     done = sgemu("explain", str(path), first["src"], first["dst"], "--port", str(first["port"]), "--json")
-    assert done.returncode == 0 and json.loads(done.stdout)["outcome"] == first["predicted"]
+    explained = json.loads(done.stdout)
+    assert done.returncode == 0 and explained["outcome"] == first["predicted"]
+    for hop in explained["request"] + explained["reply"]:
+        assert hop["verdict"]["action"] in ("ACCEPT", "DROP") and hop["verdict"]["reason"].isupper()
 
 
 def test_invalid_file_one_line_per_problem_and_exit_1(tmp_path: Path):

@@ -205,3 +205,12 @@ def test_nodes_without_ipv6_get_no_ipv6_names() -> None:
     assert plan.address("stranger", "alb", 6) is None
     assert "fd00:10:0:1::10" not in plan.namespace("stranger").hosts
     assert "fd00:10:0:1::10\talb" in plan.namespace("alb").hosts
+
+
+def test_fabric_blackholes_every_unknown_destination() -> None:
+    """Traffic to an address no node has times out (silent discard), never 'network unreachable'."""
+    fabric = build_plan(topo()).fabric
+    holes = [r for r in fabric.routes if r.blackhole]
+    assert {r.dst for r in holes} == {"0.0.0.0/0", "::/0"}
+    assert [r.args() for r in holes] == [["blackhole", "0.0.0.0/0"], ["blackhole", "::/0"]]
+    assert all(r.dev is not None for r in fabric.routes if not r.blackhole)
