@@ -38,9 +38,14 @@ def validate(file: str) -> None:
     """Check a topology file (no root needed)."""
     loaded = _load(file)
     t = loaded.topology
-    console.print(f"{file}: valid: lab {t.name!r}, {len(t.subnets)} subnets, "
-                  f"{len(t.security_groups)} security groups, {len(t.instances)} instances, "
-                  f"{len(t.internet)} internet hosts")
+    counts = ", ".join(_count(n, what) for n, what in (
+        (len(t.subnets), "subnet"), (len(t.security_groups), "security group"),
+        (len(t.instances), "instance"), (len(t.internet), "internet host")))
+    console.print(f"{file}: valid: lab {t.name!r}, {counts}")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
 @cli.command()

@@ -177,9 +177,10 @@ def _parse_ipv6(data: bytes, outer: bool, cut: bool) -> Packet | str:
         if offset + 8 > end:
             return "truncated IPv6 extension header"
         if next_header == _FRAGMENT:
+            # A second fragment header must not turn a later fragment back into a first one.
             frag = _U16.unpack_from(data, offset + 2)[0]
-            packet.fragment_offset = frag & 0xFFF8
-            packet.more_fragments = bool(frag & 1)
+            packet.fragment_offset = max(packet.fragment_offset, frag & 0xFFF8)
+            packet.more_fragments = packet.more_fragments or bool(frag & 1)
             length = 8
         elif next_header == _AH:
             length = (data[offset + 1] + 2) * 4

@@ -66,7 +66,7 @@ class _Builder:
                                         f"{', '.join(sorted(seen)) or 'no VPC ids'}")
             return choice
         if len(seen) > 1:
-            counts = ", ".join(f"{v} ({n} objects)" for v, n in seen.most_common())
+            counts = ", ".join(f"{v} ({n} object{'s' if n != 1 else ''})" for v, n in seen.most_common())
             raise ImportSourceError(f"{', '.join(self.inv.sources)}: the inputs span {len(seen)} VPCs: {counts}; "
                                     "a lab is one VPC: choose one with --vpc")
         return next(iter(seen), next(iter(self.inv.vpcs), None))
@@ -234,7 +234,11 @@ class _Builder:
         elif i.ipv6 is not None:
             self.skip(f"{i.where}: {name}: IPv6 address {i.ipv6} not carried over: its subnet has no "
                       "matching IPv6 block in the inputs (give --subnets and --vpcs)")
-        out["security_groups"] = [sg_names[k] for k in i.groups if k in sg_names]
+        groups = [sg_names[k] for k in i.groups if k in sg_names]
+        if groups:
+            out["security_groups"] = groups
+        else:   # as when launching without SGs: the VPC's default SG applies
+            self.notes.append(f"{i.where}: {name}: no security groups given; it gets the VPC's default SG, as in AWS")
         return out
 
     def _one_per_group(self, names: list[str], subnet: str) -> list[dict]:
@@ -333,7 +337,7 @@ def _quotas(data: dict) -> dict[str, int]:
         return 6 if ":" in str(rule.get("cidr", "")) else 4
     need_rules = max((sum(1 for r in g[d] if family(r) == fam) for g in data["security_groups"]
                       for d in ("ingress", "egress") for fam in (4, 6)), default=0)
-    need_sgs = max((len(i["security_groups"]) for i in data["instances"]), default=0)
+    need_sgs = max((len(i.get("security_groups", ())) for i in data["instances"]), default=0)
     out = {}
     if need_rules > Quotas().rules_per_sg:
         out["rules_per_sg"] = need_rules

@@ -10,13 +10,14 @@ from .problems import Problems
 EXAMPLE_NETWORK = {4: "10.0.0.0/16", 6: "fd00:10::/56", None: "10.0.0.0/16 or ::/0"}
 EXAMPLE_ADDRESS = {4: "10.0.1.10", 6: "fd00:10:0:1::10"}
 FAMILY = {4: "IPv4 ", 6: "IPv6 ", None: ""}
+ARTICLE = {4: "an", 6: "an", None: "a"}
 
 
 def network(p: Problems, value: object, path: str, family: int | None) -> tuple[IPNetwork, bool] | None:
     """A CIDR and whether it was written canonically (no host bits set)."""
-    allowed = f"write an {FAMILY[family]}CIDR such as {EXAMPLE_NETWORK[family]}"
+    allowed = f"write {ARTICLE[family]} {FAMILY[family]}CIDR such as {EXAMPLE_NETWORK[family]}"
     if not isinstance(value, str):
-        p.error(path, f"expected an {FAMILY[family]}CIDR, got {describe(value)}", allowed + " (quoted)")
+        p.error(path, f"expected {ARTICLE[family]} {FAMILY[family]}CIDR, got {describe(value)}", allowed + " (quoted)")
         return None
     text = value.strip()
     if "/" not in text:

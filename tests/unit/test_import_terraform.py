@@ -112,3 +112,23 @@ def test_cli_import_terraform(tmp_path):
     assert "warning: plan.json: planned_values.root_module.resources[4]" in run.output
     assert out.read_text().startswith(f"# Imported by: sgemu import terraform {DATA / 'plan.json'}\n")
     assert load(out).topology.name == "staging"
+
+
+@pytest.mark.parametrize("groups", [None, []])
+def test_instance_without_security_groups_gets_the_default_sg(tmp_path, groups):
+    doc = json.loads((DATA / "state.json").read_text())
+    module = doc["values"]["root_module"]
+    instance = next(r for r in module["resources"] if r["type"] == "aws_instance")
+    if groups is None:
+        instance["values"].pop("vpc_security_group_ids", None)
+    else:
+        instance["values"]["vpc_security_group_ids"] = groups
+    instance["values"].pop("security_groups", None)
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(doc))
+    result = import_terraform(path, "bare")
+    name = next(i.name for i in result.loaded.topology.instances
+                if i.private_ip.exploded == instance["values"]["private_ip"])
+    inst = result.loaded.topology.instance(name)
+    assert [result.loaded.topology.sg(g).name for g in inst.security_groups] == ["default"]
+    assert any("default SG" in n for n in result.notes)

@@ -277,3 +277,13 @@ def test_inner_header_of_icmp_error_may_be_cut_short():
     original = bytes(IP(src=A4, dst=B4) / UDP(sport=7, dport=8))[:22]   # two bytes of UDP: not both ports
     p = parsed(IP(src=B4, dst=A4) / ICMP(type=3, code=3) / Raw(original))
     assert p.inner is not None and (p.inner.proto, p.inner.sport, p.inner.dport) == (17, 0, 0)
+
+
+def test_a_second_fragment_header_cannot_hide_a_later_fragment():
+    """Found by fuzzing: frag header (offset 8) then frag header (offset 0) then an ICMPv6 NS-looking
+    payload must stay a non-initial fragment, not become neighbour discovery (infrastructure)."""
+    data = bytes.fromhex("6000000000182c40fd000010000000000000000000000080fd000010000000000000000000"
+                         "0000812c000008000000003a000000000000008700000000000000")
+    packet = parse(data)
+    assert not isinstance(packet, str)
+    assert packet.fragment_offset == 8 and packet.icmp_type == -1
