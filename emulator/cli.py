@@ -544,13 +544,22 @@ def watch(name: str | None, interval: float) -> None:
     from .live_view import watch_view
     lab_name = _live(name)
     before, then = None, time.monotonic()
+
+    def frames():
+        nonlocal before, then
+        while True:
+            now, at = _ask(lab_name, "counters"), time.monotonic()
+            yield watch_view(lab_name, now, before, at - then)
+            before, then = now, at
+            time.sleep(interval)
+
     try:
+        if not console.is_terminal:      # piped or logged: one snapshot after another
+            for frame in frames():
+                console.print(frame)
         with Live(console=console, auto_refresh=False, screen=False) as live:
-            while True:
-                now, at = _ask(lab_name, "counters"), time.monotonic()
-                live.update(watch_view(lab_name, now, before, at - then), refresh=True)
-                before, then = now, at
-                time.sleep(interval)
+            for frame in frames():
+                live.update(frame, refresh=True)
     except KeyboardInterrupt:
         pass
 
