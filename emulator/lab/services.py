@@ -218,7 +218,9 @@ def _spawn_sshd(lab: str, instance: Instance, ns: str, state_dir: Path, service:
                        f"{ssh.dir}; prepare_ssh was not run for this lab")
     if not os.access(SSHD, os.X_OK):
         raise LabError(f"lab {lab}: instance {instance.name}: ssh needs {SSHD}; install openssh-server")
-    argv = [SSHD, "-D", "-e", "-f", str(ssh.sshd_config), "-p", str(service.port)]
+    # Its own UTS namespace: logins see the instance's name as hostname, the host keeps its own.
+    argv = ["unshare", "--uts", sys.executable, "-m", "emulator.lab.hostname", instance.name,
+            SSHD, "-D", "-e", "-f", str(ssh.sshd_config), "-p", str(service.port)]
     return _spawn(ns, argv, "sshd", (service,), logs / f"{instance.name}-sshd-{service.port}.log")
 
 
