@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,11 +20,12 @@ from emulator.lab.probe import probe
 from emulator.model import Topology
 from emulator.topology import parse
 
+from .session import Session
+
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
-REPLY_WAIT = 3.0
 
 
 def topology(file: str, name: str, **options: object) -> Topology:
@@ -56,32 +55,6 @@ class Lab:
 
     def session(self, node: str, argv: list[str]) -> "Session":
         return Session(labs.exec_argv(self.name, node, argv))
-
-
-class Session:
-    """A long-lived client inside a node: write a line, wait for its answer line (or none)."""
-
-    def __init__(self, argv: list[str]):
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True, bufsize=1)
-        self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self._lines.put(line.strip())
-
-    def ask(self, line: str, wait: float = REPLY_WAIT) -> str | None:
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        try:
-            return self._lines.get(timeout=wait)
-        except queue.Empty:
-            return None
-
-    def close(self) -> None:
-        self.process.kill()
-        self.process.wait()
 
 
 # One HTTP/1.1 request per input line on ONE keep-alive connection; prints each status line.

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 
@@ -18,6 +16,8 @@ from emulator.lab import lab as labs
 from emulator.lab import state
 from emulator.lab.control import request
 from emulator.topology import parse
+
+from .session import Session
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
@@ -69,26 +69,9 @@ for line in sys.stdin:
 """
 
 
-class Session:
-    def __init__(self, lab: str, node: str, host: str):
-        argv = labs.exec_argv(lab, node, [sys.executable, "-c", LINE_CLIENT, host, str(PORT)])
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True, bufsize=1)
-        self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [self._lines.put(l.strip()) for l in self.process.stdout],
-                         daemon=True).start()
-
-    def ask(self, word: str, wait: float = 3.0) -> str | None:
-        self.process.stdin.write(word + "\n")
-        self.process.stdin.flush()
-        try:
-            return self._lines.get(timeout=wait)
-        except queue.Empty:
-            return None
-
-    def close(self) -> None:
-        self.process.kill()
-        self.process.wait()
+def line_session(lab: str, node: str, host: str) -> Session:
+    """A line client from NODE to HOST's line server."""
+    return Session(labs.exec_argv(lab, node, [sys.executable, "-c", LINE_CLIENT, host, str(PORT)]))
 
 
 def health(lab: str) -> dict:
@@ -140,7 +123,7 @@ def test_a_bulk_transfer_runs_in_the_kernel_and_its_entry_outlives_the_idle_time
 
 def test_an_idle_offloaded_flow_expires_and_its_next_packet_is_dropped(lab: str) -> None:
     """T11 with offload: the rule is revoked, the busy flow lives on, idle past its timeout it dies."""
-    session = Session(lab, "a", "b")
+    session = line_session(lab, "a", "b")
     try:
         assert session.ask("one", wait=10) == "one"
         for word in WARM_UP:        # enough packets to be worth offloading
@@ -158,7 +141,7 @@ def test_an_idle_offloaded_flow_expires_and_its_next_packet_is_dropped(lab: str)
 
 
 def test_an_untracked_flow_is_never_offloaded_and_a_revoke_cuts_it_at_once(lab: str) -> None:
-    session = Session(lab, "a", "w")
+    session = line_session(lab, "a", "w")
     try:
         assert session.ask("one", wait=10) == "one"
         for word in WARM_UP:        # as busy as the tracked flow that was offloaded
