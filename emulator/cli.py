@@ -203,7 +203,7 @@ def exec_(name: str | None, node: str, argv: tuple[str, ...]) -> None:
     """Run a command inside an instance or internet host: sgemu exec NODE -- CMD [ARG...]."""
     import os
     from .lab import lab
-    command = lab.exec_argv(lab.resolve_lab(name), node, list(argv))
+    command = lab.exec_argv(lab.resolve_lab(name), node, list(argv), own_hostname=True)
     os.execvp(command[0], command)
 
 

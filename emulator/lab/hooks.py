@@ -27,6 +27,9 @@ def restore_command(frontend: str, family: int) -> str:
 
 
 def kernel_has_nfqueue() -> bool:
+    """nfnetlink_queue is there (built in, or loadable: a module kernel loads it on first use only)."""
+    if not NFQUEUE_PROC.exists() and shutil.which("modprobe"):
+        netns.run(["modprobe", "-q", "nfnetlink_queue"], check=False)
     return NFQUEUE_PROC.exists()
 
 

@@ -16,7 +16,14 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m emulator.lab.hostname NAME CMD [ARG...]", file=sys.stderr)
         return 2
     socket.sethostname(args[0])
-    os.execvp(args[1], args[1:])
+    try:
+        os.execvp(args[1], args[1:])
+    except FileNotFoundError:             # the shell's conventions: 127 not found, 126 not runnable
+        print(f"{args[1]}: command not found", file=sys.stderr)
+        return 127
+    except PermissionError:
+        print(f"{args[1]}: permission denied", file=sys.stderr)
+        return 126
 
 
 if __name__ == "__main__":

@@ -288,8 +288,9 @@ def lab_plan(lab: str) -> LabPlan:
     return build_plan(state.load_topology(lab))
 
 
-def exec_argv(lab: str, node: str, argv: list[str]) -> list[str]:
-    """argv running `argv` inside NODE's namespace, with the lab's /etc/netns files applied."""
+def exec_argv(lab: str, node: str, argv: list[str], own_hostname: bool = False) -> list[str]:
+    """argv running `argv` inside NODE's namespace, with the lab's /etc/netns files applied;
+    `own_hostname` also gives it NODE's name as hostname (a shell prompt shows where you are)."""
     plan = lab_plan(lab)
     try:
         ns = plan.namespace(node)
@@ -298,4 +299,6 @@ def exec_argv(lab: str, node: str, argv: list[str]) -> list[str]:
         raise LabError(f"lab {lab!r} has no node {node!r} (nodes: {names})") from None
     if ns.role == "fabric":
         raise LabError(f"{node!r} is the VPC fabric, not an instance or internet host")
+    if own_hostname:
+        argv = ["unshare", "--uts", sys.executable, "-m", "emulator.lab.hostname", node, *argv]
     return netns.exec_argv(ns.name, argv)

@@ -69,3 +69,12 @@ def test_status_and_flowlogs_of_an_absent_lab_exit_0(lab):
     for verb in ("status", "flowlogs"):
         done = sgemu(verb, "--lab", "it-nosuch")
         assert done.returncode == 0 and "no lab named 'it-nosuch' is running" in done.stderr
+
+
+def test_exec_runs_under_the_node_name_and_passes_the_status_through(lab):
+    done = sgemu("exec", "--lab", lab, "web", "--", "hostname")
+    assert (done.returncode, done.stdout.strip()) == (0, "web")
+    assert sgemu("exec", "--lab", lab, "you", "--", "sh", "-c", "exit 7").returncode == 7
+    missing = sgemu("exec", "--lab", lab, "web", "--", "no-such-command")
+    assert missing.returncode == 127 and "Traceback" not in missing.stderr
+    assert "command not found" in missing.stderr
