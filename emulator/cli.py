@@ -168,6 +168,8 @@ def down(name: str | None, everything: bool) -> None:
         labs = [name]
     else:   # the only running lab; none running is fine (idempotent), several need --lab
         labs = [lab.resolve_lab(None)] if len(lab.running_labs()) > 1 else lab.running_labs()
+    if not labs:
+        console.print("no lab is running; nothing to tear down")
     for one in labs:
         for skipped in lab.down(one):
             err_console.print(f"left alone: {skipped}", style="yellow")
