@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
 ROOT = Path(__file__).resolve().parents[2]
-LAB = "it-cli"
+LAB = "it-probe"
 
 
 def sgemu(*args: str) -> subprocess.CompletedProcess:
