@@ -175,6 +175,7 @@ class Options:
 class Vpc:
     cidr: IPv4Network
     ipv6_cidr: IPv6Network | None = None
+    id: str = ""                       # vpc-…; the loader fills in a stable one from the lab name
 
     @property
     def dual_stack(self) -> bool:

@@ -8,6 +8,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from ..model import Quotas
 from ..topology import Loaded, parse
+from ..topology.network import VPC_ID
 from ..topology.security_groups import SG_ID
 from .inventory import ImportedGroup, ImportedInstance, ImportedRule, ImportedSubnet, Inventory
 from .json_source import ImportSourceError
@@ -278,6 +279,8 @@ class _Builder:
                 self.notes.append(f"{g.where}: security group {g.key} GroupName {g.name!r} is named "
                                   f"{sg_names[g.key]!r} (the schema allows a-z A-Z 0-9 space ._-:/()#,@[]+=;{{}}!$*)")
         data: dict[str, object] = {"name": self.lab_name, "vpc": {"cidr": str(cidr)}}
+        if chosen is not None and VPC_ID.fullmatch(chosen):    # kept, so exports round-trip
+            data["vpc"]["id"] = chosen  # type: ignore[index]
         if ipv6_cidr is not None:
             data["vpc"]["ipv6_cidr"] = str(ipv6_cidr)  # type: ignore[index]
         data["subnets"] = [{"name": n, "cidr": str(v4), **({"ipv6_cidr": str(v6)} if v6 else {})}

@@ -1,20 +1,15 @@
 """A topology's SGs as `aws ec2 describe-security-groups` JSON, so imports can be checked by round trip."""
 from __future__ import annotations
 
-import hashlib
-
 from ..model import ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ALL, Rule, SecurityGroup, Topology, protocol_name
+from ..topology.ids import vpc_id_for
 
 OWNER_ID = "123456789012"              # AWS's documentation account id
 
 
-def vpc_id_for(lab: str) -> str:
-    return "vpc-" + hashlib.sha256(lab.encode()).hexdigest()[:17]
-
-
 def describe_security_groups(topology: Topology, owner_id: str = OWNER_ID) -> dict:
     """{"SecurityGroups": [...]} in the shape and field order the AWS CLI prints."""
-    vpc = vpc_id_for(topology.name)
+    vpc = topology.vpc.id or vpc_id_for(topology.name)
     return {"SecurityGroups": [_group(g, owner_id, vpc) for g in topology.security_groups]}
 
 

@@ -78,7 +78,7 @@ class LiveLab:
         self._wall_offset = wall_offset
         self._persist = persist
         self._timeouts = {i.name: i.conntrack for i in topology.instances}
-        identities = {i.name: EniIdentity.of(lab, i.name, i.subnet, topology.options.account_id)
+        identities = {i.name: EniIdentity.of(lab, i.name, i.subnet, topology.options.account_id, topology.vpc.id)
                       for i in topology.instances}
         vpc = tuple(n for n in (topology.vpc.cidr, topology.vpc.ipv6_cidr) if n is not None)
         self.flowlog = FlowLog(identities, vpc, topology.options.flow_log_interval, wall_offset, now)

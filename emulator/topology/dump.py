@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from ..model import (AWS_TIMEOUTS, ICMP_PROTOCOLS, PROTOCOL_NAMES, ConntrackTimeouts, Instance, Options,
                      Quotas, Rule, SecurityGroup, Topology, protocol_name)
-from .ids import sg_id_for
+from .ids import sg_id_for, vpc_id_for
 from .security_groups import DEFAULT_SG, default_egress, default_sg
 from .services import SSH_PORT
 
@@ -19,6 +19,8 @@ def dump(topology: Topology) -> dict:
     out: dict[str, object] = {"name": t.name, "vpc": {"cidr": str(t.vpc.cidr)}}
     if t.vpc.ipv6_cidr is not None:
         out["vpc"]["ipv6_cidr"] = str(t.vpc.ipv6_cidr)  # type: ignore[index]
+    if t.vpc.id and t.vpc.id != vpc_id_for(t.name):
+        out["vpc"]["id"] = t.vpc.id  # type: ignore[index]
     out["subnets"] = [{"name": s.name, "cidr": str(s.cidr),
                        **({"ipv6_cidr": str(s.ipv6_cidr)} if s.ipv6_cidr is not None else {})}
                       for s in t.subnets]

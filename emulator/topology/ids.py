@@ -15,6 +15,11 @@ def sg_id_for(name: str) -> str:
     return "sg-" + _hex17(name)
 
 
+def vpc_id_for(lab: str) -> str:
+    """The id of a VPC declared without one: "vpc-" + 17 hex digits of sha256(lab name)."""
+    return "vpc-" + _hex17(lab)
+
+
 def rule_id_for(sg_id: str, rule: Rule) -> str:
     """"sgr-" + 17 hex digits of the permission (what AWS compares for duplicates), not its description."""
     permission = "|".join(str(part) for part in (

@@ -10,6 +10,8 @@ from .fields import mapping, sequence, string
 from .problems import Problems, item, key
 
 SUBNET_NAME = re.compile(r"[a-z0-9-]{1,32}")
+VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
+VPC_ID_ALLOWED = "use vpc- and 8 or 17 hex digits, e.g. vpc-0a1b2c3d4e5f60718, or leave id out"
 IPV4_PREFIXES = "AWS allows /16 to /28"
 # Blocks a lab cannot use as a VPC: the kernel gives them special meaning.
 SPECIAL_V4 = {IPv4Network("0.0.0.0/8"): "this-network", IPv4Network("127.0.0.0/8"): "loopback",
@@ -20,9 +22,14 @@ SPECIAL_V6 = {IPv6Network("fe80::/10"): "link-local", IPv6Network("ff00::/8"): "
 
 
 def parse_vpc(p: Problems, value: object) -> Vpc | None:
-    fields = mapping(p, value, "vpc", ("cidr",), ("ipv6_cidr",))
+    fields = mapping(p, value, "vpc", ("cidr",), ("ipv6_cidr", "id"))
     if fields is None:
         return None
+    vpc_id = ""
+    if "id" in fields:
+        vpc_id = string(p, fields["id"], "vpc.id", VPC_ID_ALLOWED) or ""
+        if vpc_id and not VPC_ID.fullmatch(vpc_id):
+            p.error("vpc.id", f"'{vpc_id}' is not a VPC id", VPC_ID_ALLOWED)
     cidr = _ipv4_block(p, fields["cidr"], "vpc.cidr") if "cidr" in fields else None
     if cidr is not None and (special := _special(cidr, SPECIAL_V4)):
         p.error("vpc.cidr", f"{cidr} overlaps {special}", "use a private range such as 10.0.0.0/16 or 172.16.0.0/16")
@@ -39,7 +46,7 @@ def parse_vpc(p: Problems, value: object) -> Vpc | None:
             ipv6 = None
     if cidr is None or ("ipv6_cidr" in fields and ipv6 is None):
         return None
-    return Vpc(cidr=cidr, ipv6_cidr=ipv6)
+    return Vpc(cidr=cidr, ipv6_cidr=ipv6, id=vpc_id)
 
 
 def _special(net: IPv4Network | IPv6Network, special: dict) -> str | None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import TopologyError
 from ..model import Options, Topology
 from .fields import describe, mapping, string
+from .ids import vpc_id_for
 from .network import parse_subnets, parse_vpc
 from .nodes import Registry, parse_instances, parse_internet
 from .options import parse_options
@@ -48,6 +49,8 @@ def parse(data: object, source: str, default_name: str = "lab") -> Loaded:
     internet = parse_internet(p, top.get("internet"), vpc, registry)
     if p.errors or vpc is None or name is None:
         raise TopologyError(p.errors)
+    if not vpc.id:
+        vpc = replace(vpc, id=vpc_id_for(name))
     topology = Topology(name=name, vpc=vpc, subnets=subnets, security_groups=groups, instances=instances,
                         internet=internet, options=options, source=source)
     return Loaded(topology, tuple(p.warnings))

@@ -47,6 +47,9 @@ def test_round_trip_of_an_awkward_import(tmp_path):
     exported.write_text(json.dumps(describe_security_groups(first.loaded.topology)))
     again = import_aws([exported], vpcs=AWS_DATA / "describe-vpcs.json").loaded.topology
     assert again.security_groups == first.loaded.topology.security_groups
+    assert again.vpc.id == first.loaded.topology.vpc.id == "vpc-0a1b2c3d4e5f60718"   # VpcId survives
+    twice = describe_security_groups(again)["SecurityGroups"]
+    assert {g["VpcId"] for g in twice} == {g["VpcId"] for g in json.loads(exported.read_text())["SecurityGroups"]}
 
 
 def test_icmp_type_and_code_travel_in_from_and_to_port(tmp_path):

@@ -279,3 +279,19 @@ def test_name_defaults_to_the_given_default():
 
 def test_topology_remembers_its_source():
     assert load_doc(base_doc()).topology.source == SOURCE
+
+
+def test_vpc_id_is_generated_from_the_lab_name_or_kept_as_given():
+    from emulator.topology import dump
+    from emulator.topology.ids import vpc_id_for
+    generated = load_doc(base_doc()).topology
+    assert generated.vpc.id == vpc_id_for("t") and re.fullmatch(r"vpc-[0-9a-f]{17}", generated.vpc.id)
+    assert "id" not in dump(generated)["vpc"]
+    given = load_doc(edit(base_doc(), {"vpc.id": "vpc-0a1b2c3d4e5f60718"})).topology
+    assert given.vpc.id == "vpc-0a1b2c3d4e5f60718"
+    assert load_doc(dump(given)).topology == given
+
+
+@pytest.mark.parametrize("value", ["vpc-xyz", "sg-0a1b2c3d", "vpc-0a1b2c3d4"])
+def test_bad_vpc_id(value):
+    assert_problem(edit(base_doc(), {"vpc.id": value}), "vpc.id", "is not a VPC id")
