@@ -65,20 +65,6 @@ class LabStatus:
         flows = self.engine.offloaded
         return "offload on" + (f" ({flows} flows in the kernel)" if self.engine.alive and flows is not None else "")
 
-    def lines(self) -> list[str]:
-        engine = self.engine
-        health = (f"engine up (pid {engine.pid}), accepted {engine.counters.get('accepted', 0)}, "
-                  f"dropped {engine.counters.get('dropped', 0)}") if engine.alive else \
-            "engine DOWN: traffic is blocked (fail closed); `sgemu down` then `sgemu up` again"
-        out = [f"lab {self.lab} ({self.source or 'no file'}): {health}; hooks via {self.frontend}; "
-               f"{self.offload_text}"]
-        for n in self.nodes:
-            addresses = ", ".join(f"{label} {a}" for label, a in
-                                  (("private", n.private_ip), ("public", n.public_ip), ("ipv6", n.ipv6)) if a)
-            groups = f"  [{', '.join(n.security_groups)}]" if n.security_groups else ""
-            out.append(f"  {n.kind:8} {n.name:12} {addresses}{groups}")
-        return out
-
 
 def _require_root() -> None:
     if os.geteuid() != 0:

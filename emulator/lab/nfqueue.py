@@ -106,7 +106,7 @@ class QueueServer:
             self._selector.register(queue.get_fd(), selectors.EVENT_READ, queue)
 
     def _handler(self, eni: str, firewall: EniFirewall) -> Callable:
-        clock, public, hairpin, observe = self._clock, self._public, HAIRPIN_MARK, self._observe
+        clock, public, hairpin, admit = self._clock, self._public, HAIRPIN_MARK, self._admit
         offloads, receivers, egress, ingress = self._offloads, self._receivers, Direction.EGRESS, Direction.INGRESS
 
         def on_packet(pkt) -> None:
@@ -121,21 +121,13 @@ class QueueServer:
                     # Hairpin: the kernel SNATs the source to the sender's public IP only after
                     # this hook; the SG must see the public IP (references then do not match).
                     packet.src = public.get(packet.src, packet.src)
-                verdict = self._decide(firewall, packet, ingress, now)
-                if verdict is not None and verdict.action == ACCEPT:
-                    pkt.accept()
-                else:
+                if admit(eni, firewall, packet, ingress, now) is None:
                     pkt.drop()
-                if observe is not None and verdict is not None:
-                    observe(eni, packet, False, verdict, now)
+                else:
+                    pkt.accept()
                 return
-            verdict = self._decide(firewall, packet, egress, now)
+            verdict = admit(eni, firewall, packet, egress, now)
             if verdict is None:
-                pkt.drop()
-                return
-            if observe is not None:
-                observe(eni, packet, True, verdict, now)
-            if verdict.action != ACCEPT:
                 pkt.drop()
                 return
             mark = 0
@@ -144,13 +136,7 @@ class QueueServer:
                 # To another instance's private address: no NAT on the way, so its ingress
                 # is decided now on the same packet, and POSTROUTING lets it pass unqueued.
                 peer_eni, peer = receiver
-                peer_verdict = self._decide(peer, packet, ingress, now)
-                if peer_verdict is None:
-                    pkt.drop()
-                    return
-                if observe is not None:
-                    observe(peer_eni, packet, False, peer_verdict, now)
-                if peer_verdict.action != ACCEPT:
+                if admit(peer_eni, peer, packet, ingress, now) is None:
                     pkt.drop()
                     return
                 mark = DECIDED_MARK
@@ -168,15 +154,20 @@ class QueueServer:
 
         return on_packet
 
-    def _decide(self, firewall: EniFirewall, packet: Packet, direction: Direction, now: float) -> Verdict | None:
-        """The engine's verdict; None on an engine bug (the caller drops: fail closed)."""
+    def _admit(self, eni: str, firewall: EniFirewall, packet: Packet, direction: Direction,
+               now: float) -> Verdict | None:
+        """ENI's verdict on the packet, told to the flow log; returned only when it accepts.
+        None also on an engine bug: the caller drops (fail closed)."""
         try:
-            return firewall.decide(packet, direction, now)
+            verdict = firewall.decide(packet, direction, now)
         except Exception:   # an engine bug: fail closed for this packet, keep the lab alive
             self.errors += 1
             if self.errors <= MAX_LOGGED_ERRORS:
                 log.error("engine error on %r:\n%s", packet, traceback.format_exc())
             return None
+        if self._observe is not None:
+            self._observe(eni, packet, direction is Direction.EGRESS, verdict, now)
+        return verdict if verdict.action == ACCEPT else None
 
     @property
     def offloaded(self) -> int | None:

@@ -13,6 +13,8 @@ from emulator.importers import ImportSourceError, import_aws, write
 from emulator.model import PROTO_ALL, Direction
 from emulator.topology import load
 
+from .import_support import described as permissions
+
 DATA = Path(__file__).parent.parent / "data" / "aws"
 SGS = DATA / "describe-security-groups.json"
 RULES = DATA / "describe-security-group-rules.json"
@@ -24,16 +26,6 @@ VPCS = DATA / "describe-vpcs.json"
 @pytest.fixture(scope="module")
 def full():
     return import_aws([SGS], INSTANCES, SUBNETS, VPCS, lab_name="shop")
-
-
-def permissions(topology, sg_name: str, direction: Direction) -> set[str]:
-    described = set()
-    for rule in topology.sg(sg_name).rules(direction):
-        text = rule.describe()
-        for group in topology.security_groups:
-            text = text.replace(group.id, group.name)
-        described.add(text)
-    return described
 
 
 def write_json(tmp_path: Path, name: str, data: object) -> Path:

@@ -12,17 +12,9 @@ from emulator.importers import ImportSourceError, import_terraform
 from emulator.model import Direction
 from emulator.topology import load
 
+from .import_support import described
+
 DATA = Path(__file__).parent.parent / "data" / "terraform"
-
-
-def described(topology, sg: str, direction: Direction) -> set[str]:
-    out = set()
-    for rule in topology.sg(sg).rules(direction):
-        text = rule.describe()
-        for group in topology.security_groups:
-            text = text.replace(group.id, group.name)
-        out.add(text)
-    return out
 
 
 @pytest.fixture(scope="module")
