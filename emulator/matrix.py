@@ -1,17 +1,17 @@
 """Reachability matrices: every source x destination instance x port, predicted by the engine
-(`explain`) and, for a running lab, observed by real probes. Pure: observation is a callable."""
+(`explain`) and, for a running lab, observed by real probes (`testing.probe.observe_all`). Pure."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
+
+import yaml
 
 from .errors import EmulatorError
 from .explain import explain
 from .model import PROTO_TCP, PROTO_UDP, Instance, Topology
 
 SYMBOLS = {"open": ".", "reply": ".", "refused": "R", "timeout": "X", None: "?"}
-DEFAULT_PORTS = (22, 80, 443, 3306)
 # (src, dst, port, proto) -> observed outcome
 Observe = Callable[[str, str, int, str], str]
 
@@ -65,13 +65,6 @@ def predict(topology: Topology, ports: Iterable[int], proto: str = "tcp") -> lis
                             listening=listening(dst, proto, port))
                 cells.append(Cell(src.name, dst.name, port, e.outcome, None, e.why))
     return cells
-
-
-def observe_all(cells: list[Cell], proto: str, observe: Observe, workers: int = 16) -> list[Cell]:
-    """Fill `observed` by running every probe, in parallel (they mostly wait on timeouts)."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        seen = list(pool.map(lambda c: observe(c.src, c.dst, c.port, proto), cells))
-    return [replace(c, observed=o) for c, o in zip(cells, seen)]
 
 
 def mismatches(cells: Iterable[Cell]) -> list[Cell]:
@@ -146,3 +139,13 @@ def as_json(lab: str, proto: str, ports: Iterable[int], cells: list[Cell]) -> di
     return {"lab": lab, "proto": proto, "ports": list(ports),
             "cells": [asdict(c) for c in cells],
             "mismatches": [asdict(c) for c in mismatches(cells)]}
+
+
+def read_expected(path: str) -> dict[tuple[str, str, int], str]:
+    """--expect FILE (YAML or JSON)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as exc:
+        raise MatrixError(f"{path}: cannot read the expectations: {exc}") from None
+    return parse_expected(data, path)

@@ -6,7 +6,7 @@ Addresses are `ipaddress` objects; SG references are resolved to SG ids.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Union
 
@@ -38,9 +38,23 @@ class Direction(str, Enum):
     INGRESS = "ingress"
     EGRESS = "egress"
 
+
+class Outcome(StrEnum):
+    """What a client sees when it tries a connection: the vocabulary of probe, matrix, demo and explain."""
+
+    OPEN = "open"            # TCP connected
+    REPLY = "reply"          # UDP or ICMP answered
+    REFUSED = "refused"      # RST or ICMP port unreachable: the packet got through, nothing listens
+    TIMEOUT = "timeout"      # dropped silently somewhere
+
     @property
-    def opposite(self) -> "Direction":
-        return Direction.EGRESS if self is Direction.INGRESS else Direction.INGRESS
+    def exit_status(self) -> int:
+        """`sgemu probe`'s exit status (CONTRACT.md): 0 answered, 3 refused, 4 timeout."""
+        return {"open": 0, "reply": 0, "refused": 3, "timeout": 4}[self.value]
+
+    @property
+    def answered(self) -> bool:
+        return self in (Outcome.OPEN, Outcome.REPLY)
 
 
 @dataclass(frozen=True)
@@ -53,15 +67,8 @@ class PortRange:
     def __contains__(self, port: int) -> bool:
         return self.low <= port <= self.high
 
-    @property
-    def is_all(self) -> bool:
-        return self.low == 0 and self.high == 65535
-
     def __str__(self) -> str:
         return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
-
-
-ALL_PORTS = PortRange(0, 65535)
 
 
 @dataclass(frozen=True)
@@ -254,11 +261,13 @@ class Topology:
     def find_sg(self, ref: str) -> SecurityGroup | None:
         return next((g for g in self.security_groups if ref in (g.id, g.name)), None)
 
+    @property
+    def nodes(self) -> tuple[Instance | InternetHost, ...]:
+        """Every instance and internet host, instances first."""
+        return (*self.instances, *self.internet)
+
     def node(self, name: str) -> Instance | InternetHost | None:
-        for n in (*self.instances, *self.internet):
-            if n.name == name:
-                return n
-        return None
+        return next((n for n in self.nodes if n.name == name), None)
 
     def members(self, sg_id: str) -> tuple[Instance, ...]:
         return tuple(i for i in self.instances if sg_id in i.security_groups)

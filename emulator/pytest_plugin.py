@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .lab.testing import SgLab
+    from emulator.testing.sglab import SgLab
 
 _SCOPES = ("function", "class", "module", "package", "session")
 _live: dict[str, "SgLab"] = {}       # every lab the plugin started and has not yet torn down
@@ -44,7 +44,7 @@ def _down(lab: "SgLab") -> None:
 @pytest.fixture(scope=_scope)
 def sg_lab(request: pytest.FixtureRequest) -> Iterator[Callable[..., "SgLab"]]:
     """Factory: `sg_lab(path, name=None)` -> a running SgLab, torn down after the scope."""
-    from .lab.testing import SgLab
+    from emulator.testing.sglab import SgLab
     started: list[SgLab] = []
     timeout = request.config.getoption("--sgemu-timeout") or 1.5
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..model import ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ALL, Rule, SecurityGroup, Topology, protocol_name
-from ..topology.ids import vpc_id_for
+from emulator.ids import vpc_id_for
 
 OWNER_ID = "123456789012"              # AWS's documentation account id
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from emulator.plan import PREFIX
 from emulator.plan import marker as plan_marker
 from . import netns
-from .state import NETNS_ETC, LabState
+from emulator.paths import NETNS_ETC
+from .state import LabState
 
-ENGINE_MODULE = "emulator.lab.daemon"
+ENGINE_MODULE = "emulator.dataplane.daemon"
 
 
 def _cmdline(pid: int) -> list[str]:

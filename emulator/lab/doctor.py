@@ -6,9 +6,10 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from emulator import paths as host
 from emulator.errors import LabError
 from . import hooks, netns, state
-from .lab import engine_status
+from .lifecycle import engine_status
 
 TOOLS = (("ip", "iproute2"), ("sysctl", "procps"), ("curl", "curl"), ("nc", "netcat-openbsd"),
          ("ping", "iputils-ping"), ("ssh", "openssh-client"), ("ssh-keygen", "openssh-client"),
@@ -39,7 +40,7 @@ def checks() -> Iterator[Check]:
                         "(nft's native queue is not needed: the xt NFQUEUE target is used)")
         except LabError as exc:
             yield Check("iptables front end", False, str(exc))
-    labs = state.recorded_labs() if state.RUN_DIR.exists() else []
+    labs = state.recorded_labs() if host.RUN_DIR.exists() else []
     for lab in labs:
         alive = engine_status(lab).alive
         yield Check(f"lab {lab}", alive, "engine up" if alive else

@@ -17,18 +17,19 @@ from pathlib import Path
 
 from emulator.errors import LabError
 from emulator.model import PROTO_TCP, PROTO_UDP, Instance, Service, Topology
+from emulator.paths import NETNS_ETC
 from . import netns
 from .state import private
 
 SSHD = "/usr/sbin/sshd"
 SSHD_PRIVSEP_DIR = Path("/run/sshd")   # sshd refuses to start without it
-NETNS_ETC = Path("/etc/netns")
+
 START_TIMEOUT = 10.0
 STOP_GRACE = 3.0
 POLL = 0.05
 SSH_CONNECT_TIMEOUT = 5                # a blocked SYN should read as a timeout, not a hang
 TCP_LISTEN = "0A"                      # /proc/net/tcp state column
-SERVICE_MARKERS = (b"emulator.lab.servers", b"sshd")   # in the cmdline of every process we start
+SERVICE_MARKERS = (b"emulator.guest.servers", b"sshd")   # in the cmdline of every process we start
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def start_services(lab: str, instance: Instance, ns: str, state_dir: Path,
     try:
         if served:
             spec = json.dumps([asdict(s) for s in served])
-            started.append(_spawn(ns, [sys.executable, "-m", "emulator.lab.servers",
+            started.append(_spawn(ns, [sys.executable, "-m", "emulator.guest.servers",
                                        "--name", instance.name, "--spec", spec],
                                   "service server", served, logs / f"{instance.name}.log"))
         for service in ssh:
@@ -219,7 +220,7 @@ def _spawn_sshd(lab: str, instance: Instance, ns: str, state_dir: Path, service:
     if not os.access(SSHD, os.X_OK):
         raise LabError(f"lab {lab}: instance {instance.name}: ssh needs {SSHD}; install openssh-server")
     # Its own UTS namespace: logins see the instance's name as hostname, the host keeps its own.
-    argv = ["unshare", "--uts", sys.executable, "-m", "emulator.lab.hostname", instance.name,
+    argv = ["unshare", "--uts", sys.executable, "-m", "emulator.guest.hostname", instance.name,
             SSHD, "-D", "-e", "-f", str(ssh.sshd_config), "-p", str(service.port)]
     return _spawn(ns, argv, "sshd", (service,), logs / f"{instance.name}-sshd-{service.port}.log")
 

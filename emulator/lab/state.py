@@ -24,43 +24,8 @@ from typing import IO
 
 from emulator.errors import LabError
 from emulator.model import Topology
-
-RUN_DIR = Path(os.environ.get("SGEMU_RUN_DIR", "/run/sgemu"))
-NETNS_ETC = Path("/etc/netns")
-
-
-@dataclass(frozen=True)
-class LabPaths:
-    root: Path
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.json"
-
-    @property
-    def topology(self) -> Path:
-        return self.root / "topology.pickle"
-
-    @property
-    def engine_pid(self) -> Path:
-        return self.root / "engine.pid"
-
-    @property
-    def ready(self) -> Path:
-        return self.root / "ready"
-
-    @property
-    def health(self) -> Path:
-        return self.root / "health.json"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-
-def paths(lab: str) -> LabPaths:
-    return LabPaths(RUN_DIR / lab)
-
+from emulator import paths as host
+from emulator.paths import LabPaths, paths
 
 @dataclass
 class LabState:
@@ -106,14 +71,14 @@ def create(lab: str, marker: str, source: str, topology: Topology) -> LabState:
     """A fresh state directory (0700, files 0600); a LabError when it exists or cannot be made."""
     root = paths(lab).root
     try:
-        RUN_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        host.RUN_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
         root.mkdir(mode=0o700)
     except FileExistsError:
         raise LabError(f"lab {lab!r} is already running (its state {root} exists); "
                        f"run `sgemu down --lab {lab}` first") from None
     except OSError as exc:
         raise LabError(f"cannot create the state directory {root}: {exc.strerror}; sgemu needs a "
-                       f"writable {RUN_DIR} (or set SGEMU_RUN_DIR to a directory root can write)") from None
+                       f"writable {host.RUN_DIR} (or set SGEMU_RUN_DIR to a directory root can write)") from None
     try:
         root.chmod(0o700)                    # mkdir's mode is cut by the umask, never widened
         (root / "logs").mkdir(mode=0o700)
@@ -149,9 +114,9 @@ def save_topology(lab: str, topology: Topology) -> None:
 
 
 def recorded_labs() -> list[str]:
-    if not RUN_DIR.is_dir():
+    if not host.RUN_DIR.is_dir():
         return []
-    return sorted(p.name for p in RUN_DIR.iterdir() if (p / "state.json").is_file())
+    return sorted(p.name for p in host.RUN_DIR.iterdir() if (p / "state.json").is_file())
 
 
 def read_pid(path: Path) -> int | None:

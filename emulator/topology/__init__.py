@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .dump import dump
-from .ids import rule_id_for, sg_id_for
+from emulator.ids import rule_id_for, sg_id_for
 from .loader import load
 from .parser import Loaded, parse
 

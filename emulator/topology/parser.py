@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from ..errors import TopologyError
 from ..model import Options, Topology
 from .fields import describe, mapping, string
-from .ids import vpc_id_for
+from emulator.ids import vpc_id_for
 from .network import parse_subnets, parse_vpc
 from .nodes import Registry, parse_instances, parse_internet
 from .options import parse_options
@@ -68,3 +68,10 @@ def _lab_name(p: Problems, top: dict[str, object], default_name: str) -> str | N
                 f"add name: ({LAB_NAME_ALLOWED})")
         return None
     return default_name
+
+
+def renamed(topology: Topology, name: str, where: str) -> Topology:
+    """The same lab under another name (`up --name`): a second copy of a file runs beside the first."""
+    if not LAB_NAME.fullmatch(name):
+        raise TopologyError([f"{where}: '{name}' is not a valid lab name; {LAB_NAME_ALLOWED}"])
+    return replace(topology, name=name)

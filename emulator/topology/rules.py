@@ -11,7 +11,7 @@ from ..model import (ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ICMP, PROTO_ICMPV6,
                      Direction, IPNetwork, PortRange, Quotas, Rule, protocol_name)
 from . import addresses
 from .fields import describe, integer, mapping, parse_int, sequence, string
-from .ids import rule_id_for
+from emulator.ids import rule_id_for
 from .problems import Problems, item, key
 
 RULE_OPTIONAL = ("ports", "icmp_type", "icmp_code", "cidr", "group", "description")

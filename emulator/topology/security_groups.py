@@ -7,7 +7,7 @@ from ipaddress import IPv4Network, IPv6Network
 
 from ..model import PROTO_ALL, Direction, Options, Rule, SecurityGroup
 from .fields import mapping, sequence, string
-from .ids import rule_id_for, sg_id_for
+from emulator.ids import rule_id_for, sg_id_for
 from .problems import Problems, item, key
 from .rules import RuleContext, aws_text, parse_rules
 

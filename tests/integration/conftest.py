@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.lab.state import NETNS_ETC, RUN_DIR
+from emulator.paths import NETNS_ETC, RUN_DIR
 
 TEST_LABS = ("it-", "it4-", "it6-", "it7-", "svctest", "probe-")   # lab names of this suite (probe-: front-end detection)
 

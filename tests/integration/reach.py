@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from emulator.lab import lab
-from emulator.lab.probe import probe
+from emulator.lab import lifecycle as lab
+from emulator.testing.probe import probe
 from emulator.model import Topology
 from emulator.topology import load
 

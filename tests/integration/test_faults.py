@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from emulator.errors import LabError
-from emulator.lab import lab, netns, services, state
+from emulator.paths import RUN_DIR
+from emulator.lab import lifecycle as lab, netns, services, state
 from emulator.model import Topology
 from emulator.topology import load
 
@@ -53,7 +54,7 @@ def topology(path: Path) -> Topology:
     return load(str(path)).topology
 
 
-def gone(name: str, run_dir: Path = state.RUN_DIR) -> list[str]:
+def gone(name: str, run_dir: Path = RUN_DIR) -> list[str]:
     """Whatever of the lab still exists: namespaces, /etc/netns entries, state, engine processes."""
     left = [ns for ns in netns.namespaces() if ns.startswith(f"sgemu-{name}-")]
     left += [str(p) for p in state.NETNS_ETC.glob(f"sgemu-{name}-*")]
@@ -64,7 +65,7 @@ def gone(name: str, run_dir: Path = state.RUN_DIR) -> list[str]:
                 argv = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"emulator.lab.daemon" in argv and name.encode() in argv:
+            if b"emulator.dataplane.daemon" in argv and name.encode() in argv:
                 left.append(f"engine pid {proc.name}")
     return left
 

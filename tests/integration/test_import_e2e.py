@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from emulator.importers import import_aws, import_terraform
-from emulator.lab import lab
-from emulator.lab.probe import probe
+from emulator.lab import lifecycle as lab
+from emulator.testing.probe import probe
 from emulator.model import Topology
 
 pytestmark = [pytest.mark.integration,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from emulator.errors import LabError
-from emulator.lab import hooks, lab, netns, state
+from emulator.lab import hooks, lifecycle as lab, netns, state
 
 from .reach import Case, assert_reachability, running, topology
 
@@ -65,7 +65,7 @@ def test_engine_killed_fails_closed_and_down_still_removes_everything(topology_f
     finally:
         lab.down(topo.name)
     assert _gone(topo.name) == []
-    services = subprocess.run(["pgrep", "-f", "emulator.lab.servers --name web"], capture_output=True, text=True)
+    services = subprocess.run(["pgrep", "-f", "emulator.guest.servers --name web"], capture_output=True, text=True)
     assert not any(f"sgemu-{topo.name}-" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
                    for pid in services.stdout.split() if Path(f"/proc/{pid}").exists())
     lab.down(topo.name)                        # idempotent

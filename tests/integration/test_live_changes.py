@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emulator.lab import lab as labs
-from emulator.lab.control import socket_path
-from emulator.lab.probe import probe
+from emulator.lab import lifecycle as labs
+from emulator.paths import paths
+from emulator.testing.probe import probe
 from emulator.model import Topology
 from emulator.topology import parse
 
@@ -262,8 +262,8 @@ def test_set_sgs_moves_an_instance_between_groups_and_membership_follows() -> No
 
 
 def test_down_removes_the_control_socket_and_the_cli_says_the_lab_is_gone(web_lab: Lab) -> None:
-    assert socket_path(web_lab.name).is_socket()
+    assert paths(web_lab.name).control.is_socket()
     labs.down(web_lab.name)
-    assert not socket_path(web_lab.name).exists()
+    assert not paths(web_lab.name).control.exists()
     result = web_lab.sgemu("conntrack", check=False)
     assert result.returncode == 1 and "no lab named" in result.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emulator.lab import lab
+from emulator.lab import lifecycle as lab
 from emulator.topology import parse
 
 from .reach import Case, assert_reachability, run_in

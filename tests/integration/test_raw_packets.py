@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from emulator.lab import lab, state
+from emulator.lab import lifecycle as lab, state
 from emulator.topology import parse
 
 from .reach import Case, assert_reachability, run_in

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from emulator.lab import state
-from emulator.lab.lab import exec_argv
+from emulator.lab.lifecycle import exec_argv
 
 from .reach import Case, assert_reachability, run_in, running, topology
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from emulator.errors import LabError
-from emulator.lab.services import NETNS_ETC, prepare_ssh, start_services, stop_services
+from emulator.paths import NETNS_ETC
+from emulator.lab.services import prepare_ssh, start_services, stop_services
 from emulator.model import Instance, Service, Subnet, Topology, Vpc
 
 pytestmark = [pytest.mark.integration,

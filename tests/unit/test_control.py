@@ -10,7 +10,9 @@ import threading
 import pytest
 
 from emulator.errors import AwsApiError, LabError
-from emulator.lab import control, state
+from emulator import paths
+from emulator.control import client, protocol
+from emulator.control.server import ControlServer
 
 
 def handler(op: str, args: dict) -> object:
@@ -24,11 +26,11 @@ def handler(op: str, args: dict) -> object:
 
 
 def ask(line: bytes) -> dict:
-    return control.answer(line, handler)
+    return protocol.answer(line, handler)
 
 
 def test_ok_answer_carries_the_version_and_result():
-    assert ask(control.encode(control.request_message("echo", {"x": 1}))) == {"v": 1, "ok": True,
+    assert ask(protocol.encode(protocol.request_message("echo", {"x": 1}))) == {"v": 1, "ok": True,
                                                                                "result": {"x": 1}}
 
 
@@ -54,21 +56,21 @@ def test_bad_requests_get_error_answers_never_exceptions(line, code):
 
 
 def test_result_of_raises_the_refusal_as_aws_api_error():
-    data = control.encode(control.error_message("InvalidGroup.NotFound", "no sg-x"))
+    data = protocol.encode(protocol.error_message("InvalidGroup.NotFound", "no sg-x"))
     with pytest.raises(AwsApiError) as caught:
-        control.result_of("lab", data)
+        protocol.result_of("lab", data)
     assert caught.value.code == "InvalidGroup.NotFound"
     assert str(caught.value) == "InvalidGroup.NotFound: no sg-x"
 
 
 def test_a_cut_answer_means_the_engine_is_gone():
     with pytest.raises(LabError, match="engine is not running"):
-        control.result_of("lab", b'{"v": 1, "ok": tr')
+        protocol.result_of("lab", b'{"v": 1, "ok": tr')
 
 
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(state, "RUN_DIR", tmp_path)
+    monkeypatch.setattr(paths, "RUN_DIR", tmp_path)
     return tmp_path
 
 
@@ -79,10 +81,10 @@ def _lab(run_dir, name: str = "t") -> None:
 
 def test_no_lab_and_no_engine_are_clear_errors(run_dir):
     with pytest.raises(LabError, match="no lab named 't' is running"):
-        control.request("t", "echo")
+        client.request("t", "echo")
     _lab(run_dir)
     with pytest.raises(LabError, match="lab t's engine is not running.*sgemu status --lab t"):
-        control.request("t", "echo")
+        client.request("t", "echo")
 
 
 class Loop:
@@ -108,7 +110,7 @@ class Loop:
 def served(run_dir):
     _lab(run_dir)
     loop = Loop()
-    server = control.ControlServer(control.socket_path("t"), handler, loop.register, loop.unregister)
+    server = ControlServer(paths.paths("t").control, handler, loop.register, loop.unregister)
     thread = threading.Thread(target=loop.run)
     thread.start()
     yield server
@@ -120,31 +122,31 @@ def served(run_dir):
 def test_round_trip_through_the_socket(served, run_dir):
     mode = (run_dir / "t" / "control.sock").stat().st_mode
     assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
-    assert control.request("t", "echo", rule={"protocol": "tcp", "ports": "22"}) == {
+    assert client.request("t", "echo", rule={"protocol": "tcp", "ports": "22"}) == {
         "rule": {"protocol": "tcp", "ports": "22"}}
     with pytest.raises(AwsApiError) as caught:
-        control.request("t", "refuse")
+        client.request("t", "refuse")
     assert caught.value.code == "InvalidPermission.Duplicate"
     # The server keeps serving after errors and many clients.
-    assert [control.request("t", "echo", n=n)["n"] for n in range(20)] == list(range(20))
+    assert [client.request("t", "echo", n=n)["n"] for n in range(20)] == list(range(20))
 
 
 def test_a_large_answer_arrives_whole(served):
     big = "x" * 300_000
-    assert control.request("t", "echo", blob=big)["blob"] == big
+    assert client.request("t", "echo", blob=big)["blob"] == big
 
 
 def test_close_removes_the_socket(run_dir):
     _lab(run_dir)
     loop = Loop()
-    server = control.ControlServer(control.socket_path("t"), handler, loop.register, loop.unregister)
-    assert control.socket_path("t").exists()
+    server = ControlServer(paths.paths("t").control, handler, loop.register, loop.unregister)
+    assert paths.paths("t").control.exists()
     server.close()
-    assert not control.socket_path("t").exists()
+    assert not paths.paths("t").control.exists()
     with pytest.raises(LabError, match="engine is not running"):
-        control.request("t", "echo")
+        client.request("t", "echo")
 
 
 def test_encode_is_one_line_of_json():
-    data = control.encode({"a": "line\nbreak"})
+    data = protocol.encode({"a": "line\nbreak"})
     assert data.count(b"\n") == 1 and json.loads(data) == {"a": "line\nbreak"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from emulator.live_view import conntrack_table, entry_line, matching_entries, watch_view
+from emulator.render.live import conntrack_table, entry_line, matching_entries, watch_view
 
 
 def entry(**changes) -> dict:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from emulator import matrix as mx
+from emulator.testing.probe import observe_all
 from emulator.topology import load
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
@@ -53,7 +54,7 @@ def test_grid_symbols_and_column_order(cells):
 
 def test_observed_mismatch_is_reported(cells):
     lies = {("you", "alb", 80): "timeout"}
-    observed = mx.observe_all(cells, "tcp", lambda s, d, p, proto: lies.get((s, d, p), outcome(cells, s, d, p)))
+    observed = observe_all(cells, "tcp", lambda s, d, p, proto: lies.get((s, d, p), outcome(cells, s, d, p)))
     bad = mx.mismatches(observed)
     assert [(c.src, c.dst, c.port) for c in bad] == [("you", "alb", 80)]
 

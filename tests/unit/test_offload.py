@@ -11,7 +11,8 @@ from emulator.engine.firewall import ACCEPT, EniFirewall, build_firewalls
 from emulator.engine.offload import OFFER_AFTER, KernelFlow, Offloads, reverse, wire
 from emulator.engine.packet import TCP_ACK, TCP_FIN, TCP_SYN, Packet, parse
 from emulator.errors import TopologyError
-from emulator.lab import bench
+from emulator.bench import run as bench
+from emulator.bench import topologies
 from emulator.model import Direction, Topology
 from emulator.plan import DECIDED_MARK, OFFLOAD_MARK, PULLBACK_MARK, build_plan
 from emulator.topology import parse as parse_topology
@@ -282,12 +283,12 @@ def test_a_cut_packet_still_needs_its_headers() -> None:
 # --- the bench's pure parts ----------------------------------------------------------------------
 
 def test_bench_labs_are_valid_and_their_pair_flows_tracked() -> None:
-    pair = parse_topology(bench.pair_topology("bench-x", offload=True), "bench").topology
+    pair = parse_topology(topologies.pair_topology("bench-x", offload=True), "bench").topology
     _, firewalls = build_firewalls(pair)
     a, b = pair.instance("a"), pair.instance("b")
     syn = tcp(str(a.private_ip), str(b.private_ip), 40000, 5201, TCP_SYN)
     assert firewalls["a"].decide(syn, E, 0.0).tracked
-    fleet = parse_topology(bench.fleet_topology("bench-up100", 100), "bench").topology
+    fleet = parse_topology(topologies.fleet_topology("bench-up100", 100), "bench").topology
     assert len(fleet.instances) == 100
 
 
@@ -315,7 +316,7 @@ def test_offloaded_traffic_is_told_per_eni_and_direction(engine) -> None:
 
 def test_a_conntrack_message_decodes_to_a_kernel_flow() -> None:
     import socket
-    from emulator.lab import offload as ct
+    from emulator.dataplane import kernel_conntrack as ct
 
     def counters(kind: int, packets: int, size: int) -> bytes:
         return ct.attr(kind, ct.attr(ct.CTA_COUNTERS_PACKETS, packets.to_bytes(8, "big")) +

@@ -1,4 +1,4 @@
-"""The lab's service server (emulator.lab.servers) and the service helpers that need no root,
+"""The lab's service server (emulator.guest.servers) and the service helpers that need no root,
 exercised with real sockets on 127.0.0.1 and ephemeral ports."""
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def server(name: str, spec: list[dict], tmp_path: Path, *extra: str) -> Iterator
     """Runs the server module bound to 127.0.0.1 until every listener is up; kills it after."""
     log = tmp_path / f"{name}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "emulator.lab.servers", "--name", name,
+        proc = subprocess.Popen([sys.executable, "-m", "emulator.guest.servers", "--name", name,
                                  "--bind", HOST, "--spec", json.dumps(spec), *extra],
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -223,7 +223,7 @@ def test_a_port_in_use_makes_the_server_exit_with_status_1(tmp_path: Path) -> No
         taken.listen(1)
         port = taken.getsockname()[1]
         spec = json.dumps([{"type": "tcp", "port": port}])
-        result = subprocess.run([sys.executable, "-m", "emulator.lab.servers", "--name", "db",
+        result = subprocess.run([sys.executable, "-m", "emulator.guest.servers", "--name", "db",
                                  "--bind", HOST, "--spec", spec],
                                 capture_output=True, text=True, timeout=10)
     assert result.returncode == 1
@@ -231,7 +231,7 @@ def test_a_port_in_use_makes_the_server_exit_with_status_1(tmp_path: Path) -> No
 
 
 def test_ssh_is_not_served_by_the_python_server() -> None:
-    result = subprocess.run([sys.executable, "-m", "emulator.lab.servers", "--name", "web",
+    result = subprocess.run([sys.executable, "-m", "emulator.guest.servers", "--name", "web",
                              "--spec", '[{"type": "ssh", "port": 22}]'],
                             capture_output=True, text=True, timeout=10)
     assert result.returncode == 2
@@ -287,7 +287,7 @@ def test_stop_services_kills_a_server_that_ignores_sigterm(monkeypatch: pytest.M
     monkeypatch.setattr(services, "STOP_GRACE", 0.3)
     stubborn = subprocess.Popen(
         [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-         "print('ready', flush=True); time.sleep(60)", "emulator.lab.servers"],
+         "print('ready', flush=True); time.sleep(60)", "emulator.guest.servers"],
         start_new_session=True, stdout=subprocess.PIPE)
     assert stubborn.stdout is not None and stubborn.stdout.readline() == b"ready\n"
     started = time.monotonic()
@@ -349,7 +349,7 @@ def test_prepare_ssh_writes_private_keys_and_configs(tmp_path: Path,
 def test_open_files_limit_is_raised_as_far_as_allowed():
     import resource
 
-    from emulator.lab.servers import raise_open_files_limit
+    from emulator.guest.servers import raise_open_files_limit
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))

@@ -1,9 +1,8 @@
-"""Load generators the benchmark runs inside lab namespaces, and the engine memory probe.
+"""Load generators the benchmark runs inside lab namespaces (standard library only).
 
-    python -m emulator.lab.benchload serve PORT     # PORT: echo until EOF; PORT+1: close at once
-    python -m emulator.lab.benchload connect HOST PORT SECONDS   # PORT: one that closes at once
-    python -m emulator.lab.benchload pingpong HOST PORT COUNT
-    python -m emulator.lab.benchload memory FLOWS
+    python -m emulator.guest.loadgen serve PORT     # PORT: echo until EOF; PORT+1: close at once
+    python -m emulator.guest.loadgen connect HOST PORT SECONDS   # PORT: one that closes at once
+    python -m emulator.guest.loadgen pingpong HOST PORT COUNT
 
 Each client prints one JSON line. `serve` prints "ready" once it listens.
 """
@@ -15,7 +14,6 @@ import socket
 import statistics
 import sys
 import time
-from ipaddress import IPv4Address
 
 WARMUP_ROUND_TRIPS = 200      # the first exchanges also carry the flow to the kernel fast path
 
@@ -93,34 +91,6 @@ def pingpong(host: str, port: int, count: int) -> dict:
     return {"median_us": statistics.median(samples) / 1000, "count": len(samples)}
 
 
-def _rss_kb() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
-def memory(flows: int) -> dict:
-    """RSS of an engine holding `flows` tracked TCP flows on one ENI (SYNs it accepted)."""
-    from emulator.engine.firewall import ACCEPT, build_firewalls
-    from emulator.engine.packet import TCP_SYN, Packet
-    from emulator.model import Direction
-    from emulator.topology import parse
-    from . import bench
-
-    topology = parse(bench.pair_topology("bench-mem", offload=True), "bench").topology
-    _, firewalls = build_firewalls(topology)
-    firewall = firewalls["a"]
-    src = int(topology.instance("a").private_ip)
-    base = int(IPv4Address("198.18.0.0"))
-    before = _rss_kb()
-    for n in range(flows):
-        packet = Packet(4, src, base + n // 50_000, 6, 1024 + n % 50_000, 443, TCP_SYN, length=60)
-        if firewall.decide(packet, Direction.EGRESS, 0.0).action != ACCEPT:
-            raise RuntimeError(f"flow {n} was not accepted: the probe is wrong")
-    after = _rss_kb()
-    return {"flows": len(firewall.table), "tracked": firewall.table.tracked,
-            "rss_mb": after / 1024, "added_mb": (after - before) / 1024}
-
-
 def main(argv: list[str]) -> int:
     verb, *args = argv
     if verb == "serve":
@@ -130,8 +100,6 @@ def main(argv: list[str]) -> int:
         result = connect(args[0], int(args[1]), float(args[2]))
     elif verb == "pingpong":
         result = pingpong(args[0], int(args[1]), int(args[2]))
-    elif verb == "memory":
-        result = memory(int(args[0]))
     else:
         print(__doc__, file=sys.stderr)
         return 2

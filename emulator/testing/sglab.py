@@ -12,8 +12,8 @@ from pathlib import Path
 from emulator import matrix as mx
 from emulator.model import Topology
 from emulator.topology import load
-from . import lab as labs
-from .observe import observer
+from emulator.lab import lifecycle as labs
+from emulator.testing.probe import observe_all, observer
 
 
 class MatrixMismatch(AssertionError):
@@ -39,7 +39,7 @@ class SgLab:
     def probe(self, src: str, dst: str, port: int = 0, proto: str = "tcp",
               timeout: float | None = None) -> str:
         """A real attempt from inside SRC: "open", "refused", "timeout" or "reply"."""
-        from .probe import probe
+        from emulator.testing.probe import probe
         return probe(self.name, src, dst, port, proto, timeout or self.timeout)
 
     def exec(self, node: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -50,8 +50,8 @@ class SgLab:
     def _change(self, action: str, direction: str, sg: str, protocol: str, port: int | str | None,
                 cidr: str | None, group: str | None, icmp_type: int | None, icmp_code: int | None,
                 description: str | None) -> list[str]:
-        from .control import request
-        from .live import permission
+        from emulator.control.client import request
+        from emulator.control.api import permission
         rule = permission(protocol, None if port is None else str(port), icmp_type, icmp_code, cidr, group,
                           description)
         result = request(self.name, action, sg=sg, direction=direction, rules=[rule])
@@ -87,7 +87,7 @@ class SgLab:
         want = mx.parse_expected(expected if isinstance(expected, Mapping) else list(expected),
                                  "assert_matrix")
         cells = [mx.Cell(src, dst, port, outcome, None, "expected") for (src, dst, port), outcome in want.items()]
-        seen = mx.observe_all(cells, proto, observer(self.name, self.timeout))
+        seen = observe_all(cells, proto, observer(self.name, self.timeout))
         wrong = [c for c in seen if not c.agrees]
         if wrong:
             order = [i.name for i in self.topology.instances]

@@ -17,7 +17,8 @@ from emulator.model import PROTO_TCP, Instance, Topology
 from emulator.plan import LabPlan, build_plan
 from . import cleanup, hooks, netns, state
 from .services import prepare_ssh, start_services
-from .state import NETNS_ETC, LabState
+from emulator.paths import NETNS_ETC
+from .state import LabState
 
 REQUIRED_TOOLS = ("ip", "sysctl")
 READY_TIMEOUT = 15.0
@@ -132,7 +133,7 @@ def _start_engine(record: LabState, progress: Progress) -> None:
     paths = record.paths
     with state.private(paths.logs / "engine.log", "ab") as out:
         # umask 077: everything the engine writes in the state directory is root's alone.
-        process = subprocess.Popen([sys.executable, "-m", "emulator.lab.daemon", record.lab],
+        process = subprocess.Popen([sys.executable, "-m", "emulator.dataplane.daemon", record.lab],
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True, env=netns.package_env(), umask=0o077)
     record.add_pid("engine", process.pid)
@@ -212,10 +213,6 @@ def down(lab: str) -> list[str]:
     return cleanup.teardown(record)
 
 
-def down_all() -> list[str]:
-    return [skip for lab in running_labs() for skip in down(lab)]
-
-
 def running_labs() -> list[str]:
     return state.recorded_labs()
 
@@ -286,5 +283,5 @@ def exec_argv(lab: str, node: str, argv: list[str], own_hostname: bool = False) 
     if ns.role == "fabric":
         raise LabError(f"{node!r} is the VPC fabric, not an instance or internet host")
     if own_hostname:
-        argv = ["unshare", "--uts", sys.executable, "-m", "emulator.lab.hostname", node, *argv]
+        argv = ["unshare", "--uts", sys.executable, "-m", "emulator.guest.hostname", node, *argv]
     return netns.exec_argv(ns.name, argv)

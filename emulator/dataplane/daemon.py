@@ -1,6 +1,6 @@
 """The engine daemon: one process per lab serving every ENI queue of that lab.
 
-    python -m emulator.lab.daemon <lab>
+    python -m emulator.dataplane.daemon <lab>
 
 Started detached (own session) by `up`. It reads the lab's model from the state directory,
 writes its pid, binds every queue in the fabric namespace, then signals readiness with the
@@ -20,11 +20,11 @@ import time
 from emulator.engine.firewall import EniFirewall, build_firewalls
 from emulator.engine.offload import Offloads
 from emulator.plan import build_plan
-from . import state
-from .control import ControlServer, socket_path
-from .live import LiveLab
-from .nfqueue import QueueServer, public_sources
-from .offload import KernelConntrack
+from emulator.lab import state
+from emulator.control.server import ControlServer
+from emulator.control.api import LiveLab
+from emulator.dataplane.nfqueue import QueueServer, public_sources
+from emulator.dataplane.kernel_conntrack import KernelConntrack
 
 HEALTH_PERIOD = 1.0
 log = logging.getLogger("sgemu.engine")
@@ -50,7 +50,7 @@ def serve(lab: str) -> None:
     topology = state.load_topology(lab)
     sg_state, firewalls = build_firewalls(topology)
     now = time.monotonic()
-    live = LiveLab(lab, topology, sg_state, firewalls, now, time.time() - now, paths.root / "flowlogs.log",
+    live = LiveLab(lab, topology, sg_state, firewalls, now, time.time() - now, paths.flowlogs,
                    lambda current: state.save_topology(lab, current))
     stopping = False
 
@@ -64,7 +64,7 @@ def serve(lab: str) -> None:
     offloads = Offloads(topology, firewalls) if topology.options.offload else None
     kernel = KernelConntrack(plan.fabric.name) if offloads is not None else None
     server = QueueServer(plan, firewalls, public_sources(topology), observe=live.observe, offloads=offloads)
-    control = ControlServer(socket_path(lab), lambda op, args: live.handle(op, args, time.monotonic()),
+    control = ControlServer(paths.control, lambda op, args: live.handle(op, args, time.monotonic()),
                             server.register, server.unregister)
     try:
         write_health(lab, started, firewalls, server)
@@ -91,7 +91,7 @@ def serve(lab: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m emulator.lab.daemon LAB", file=sys.stderr)
+        print("usage: python -m emulator.dataplane.daemon LAB", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     serve(args[0])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 
-from ..model import Rule
+from emulator.model import Rule
 
 
 def _hex17(text: str) -> str:

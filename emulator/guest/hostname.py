@@ -1,4 +1,4 @@
-"""`python -m emulator.lab.hostname NAME CMD [ARG...]`: run CMD under the hostname NAME.
+"""`python -m emulator.guest.hostname NAME CMD [ARG...]`: run CMD under the hostname NAME.
 
 Started through `unshare --uts`, so the name belongs to CMD and its children alone (an instance's
 sshd, so that `ssh web hostname` answers `web`), never to the host.
@@ -13,7 +13,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2:
-        print("usage: python -m emulator.lab.hostname NAME CMD [ARG...]", file=sys.stderr)
+        print("usage: python -m emulator.guest.hostname NAME CMD [ARG...]", file=sys.stderr)
         return 2
     socket.sethostname(args[0])
     try:

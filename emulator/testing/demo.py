@@ -9,13 +9,15 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from emulator.explain import explain
 from emulator.model import Topology
-from . import lab as labs
+from emulator.lab import lifecycle as labs
 
-DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[2] / "topologies" / "three-tier.yaml"
+# Shipped as package data, so `sgemu demo` works from any directory and from an installed wheel.
+DEFAULT_TOPOLOGY = Path(str(files("emulator") / "topologies" / "three-tier.yaml"))
 CLIENT_TIMEOUT = 3          # seconds each real client waits before giving up
 
 

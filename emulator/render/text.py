@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from .explain import Explanation, Hop
+    from emulator.explain import Explanation, Hop
 
 
 OUTCOME_STYLE = {"open": "green", "reply": "green", "refused": "yellow", "timeout": "red"}

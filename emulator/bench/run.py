@@ -1,7 +1,7 @@
 """`scripts/bench`: builds its own labs (`bench-*`) and measures, in one run and side by side,
 (a) the same lab with no enforcement, (b) sgemu with offload, (c) sgemu without offload.
 
-    python -m emulator.lab.bench [--seconds 3] [--rounds 3] [--json]
+    python -m emulator.bench.run [--seconds 3] [--rounds 3] [--json]
 
 Ratios are against (a) of the same run, never against fixed numbers: machines differ.
 """
@@ -15,8 +15,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from emulator.bench.topologies import fleet_topology, pair_topology
 from emulator.topology import parse
-from . import lab, netns, state
+from emulator.lab import lifecycle as lab, netns, state
 
 IPERF_PORT = 5201
 ECHO_PORT = 7000
@@ -30,27 +31,6 @@ FLEET_SIZES = (10, 100)
 MODES = ("plain", "offload", "queue")
 MODE_TITLES = {"plain": "(a) no enforcement", "offload": "(b) sgemu, offload", "queue": "(c) sgemu, no offload"}
 SERVER_START_TIMEOUT = 10.0
-
-
-def pair_topology(name: str, offload: bool) -> dict:
-    """Two instances whose SG admits all TCP and UDP from itself: every flow is tracked (the
-    source is an SG reference, not 0.0.0.0/0), so offload applies to TCP."""
-    return {
-        "name": name,
-        "vpc": {"cidr": "10.0.0.0/16"},
-        "subnets": [{"name": "bench", "cidr": "10.0.1.0/24"}],
-        "security_groups": [{"name": "bench-sg",
-                             "ingress": [{"protocol": "tcp", "ports": "0-65535", "group": "bench-sg"},
-                                         {"protocol": "udp", "ports": "0-65535", "group": "bench-sg"}]}],
-        "instances": [{"name": n, "subnet": "bench", "security_groups": ["bench-sg"]} for n in ("a", "b")],
-        "options": {"offload": offload},
-    }
-
-
-def fleet_topology(name: str, count: int) -> dict:
-    return {"name": name, "vpc": {"cidr": "10.0.0.0/16"},
-            "subnets": [{"name": "fleet", "cidr": "10.0.0.0/20"}],
-            "instances": [{"name": f"n{i}", "subnet": "fleet"} for i in range(1, count + 1)]}
 
 
 @dataclass
@@ -67,7 +47,7 @@ class ModeResult:
 
 
 def _python(*args: str) -> list[str]:
-    return [sys.executable, "-m", "emulator.lab.benchload", *args]
+    return [sys.executable, "-m", "emulator.guest.loadgen", *args]
 
 
 def _in(ns: str, argv: list[str]) -> list[str]:
@@ -207,7 +187,7 @@ def fleet_times(count: int) -> tuple[float, float]:
 
 
 def memory() -> dict:
-    return _json_run(_python("memory", str(MEMORY_FLOWS)), timeout=300)
+    return _json_run([sys.executable, "-m", "emulator.bench.memory", str(MEMORY_FLOWS)], timeout=300)
 
 
 def compare(seconds: float, rounds: int, progress) -> dict[str, ModeResult]:

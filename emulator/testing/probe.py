@@ -1,45 +1,24 @@
-"""A real connection attempt from inside a lab node: `open`, `refused`, `timeout` or `reply`.
+"""Real connection attempts from inside a lab node: `open`, `refused`, `timeout` or `reply`.
 
-TCP connects a socket; UDP sends on a connected socket and waits for an answer (an ICMP
-port-unreachable surfaces as ECONNREFUSED: `refused`); ICMP runs `ping -c1`. The attempt runs
-in the source's namespace through `ip netns exec`, like a user's own client would.
+TCP and UDP run `emulator.guest.attempt`, ICMP runs `ping -c1`, in the source's namespace through
+`ip netns exec`, like a user's own client would. `observer` turns them into `matrix` cells.
 """
 from __future__ import annotations
 
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 import sys
 from ipaddress import ip_address
 
 from emulator.errors import LabError
-from .lab import exec_argv, lab_plan
+from emulator.lab import state
+from emulator.matrix import Cell, Observe, predict
+from emulator.model import Outcome, Topology
+from emulator.lab.lifecycle import exec_argv, lab_plan
+from emulator.lab.netns import package_env
 
-OUTCOMES = ("open", "refused", "timeout", "reply")
-EXIT_STATUS = {"open": 0, "reply": 0, "refused": 3, "timeout": 4}   # `sgemu probe`, per CONTRACT.md
-
-# Runs inside the source namespace; prints one outcome word or `error <text>`.
-_SOCKET_ATTEMPT = r"""
-import socket, sys
-proto, host, port, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-family = socket.AF_INET6 if ":" in host else socket.AF_INET
-kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-s = socket.socket(family, kind)
-s.settimeout(timeout)
-try:
-    s.connect((host, port))
-    if proto == "udp":
-        s.send(b"sgemu probe\n")
-        s.recv(65535)
-        print("reply")
-    else:
-        print("open")
-except ConnectionRefusedError:
-    print("refused")
-except (socket.timeout, TimeoutError):
-    print("timeout")
-except OSError as e:
-    print("error", e.strerror or e)
-"""
-
+OUTCOMES = frozenset(Outcome)
 
 def resolve(lab: str, src: str, dst: str, ipv6: bool = False) -> str:
     """DST as SRC would address it: a literal address, or a node name seen from SRC
@@ -79,10 +58,37 @@ def probe(lab: str, src: str, dst: str, port: int = 0, proto: str = "tcp", timeo
         raise LabError(f"unknown protocol {proto!r}: use tcp, udp or icmp")
     if not 0 < port < 65536:
         raise LabError(f"{proto} needs a port between 1 and 65535 (--port)")
-    argv = exec_argv(lab, src, [sys.executable, "-c", _SOCKET_ATTEMPT, proto, address, str(port), str(timeout)])
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10)
+    argv = exec_argv(lab, src, [sys.executable, "-m", "emulator.guest.attempt", proto, address, str(port),
+                                  str(timeout)])
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10, env=package_env())
     word = result.stdout.strip()
     if word in OUTCOMES:
         return word
     raise LabError(f"{proto} probe from {src} to {address}:{port} failed: "
                    f"{word.removeprefix('error ') or result.stderr.strip()}")
+
+
+def observer(lab: str, timeout: float) -> Observe:
+    topology = state.load_topology(lab)
+
+    def observe(src: str, dst: str, port: int, proto: str) -> str:
+        try:
+            return probe(lab, src, dst, port, proto, timeout)
+        except LabError:
+            # DST has no address SRC could know (an internet host and a private-only instance):
+            # try its private IP anyway, as someone who knows it would; the fabric must drop it.
+            return probe(lab, src, str(topology.instance(dst).private_ip), port, proto, timeout)
+    return observe
+
+
+def observe_all(cells: list[Cell], proto: str, observe: Observe, workers: int = 16) -> list[Cell]:
+    """Fill `observed` by running every probe, in parallel (they mostly wait on timeouts)."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        seen = list(pool.map(lambda c: observe(c.src, c.dst, c.port, proto), cells))
+    return [replace(c, observed=o) for c, o in zip(cells, seen)]
+
+
+def observed_matrix(lab: str, ports: tuple[int, ...], proto: str, timeout: float) -> tuple[Topology, list[Cell]]:
+    """The running lab's matrix: the engine's prediction for its current topology, then real probes."""
+    topology = state.load_topology(lab)
+    return topology, observe_all(predict(topology, ports, proto), proto, observer(lab, timeout))

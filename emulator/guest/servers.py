@@ -2,7 +2,7 @@
 
 The lab runs it inside the instance's namespace:
 
-    ip netns exec sgemu-<lab>-web python -m emulator.lab.servers --name web \
+    ip netns exec sgemu-<lab>-web python -m emulator.guest.servers --name web \
         --spec '[{"type": "http", "port": 80, "to": null}]'
 
 It logs to stderr (the lab points that at state_dir/logs/<instance>.log) and exits
@@ -380,7 +380,7 @@ def raise_open_files_limit() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulator.lab.servers",
+    parser = argparse.ArgumentParser(prog="python -m emulator.guest.servers",
                                      description="Serve one instance's lab services.")
     parser.add_argument("--name", required=True, help="instance name, shown in answers")
     parser.add_argument("--spec", required=True, help="JSON list of services")
