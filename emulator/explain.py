@@ -12,8 +12,17 @@ from ipaddress import ip_address
 from .engine.firewall import EniFirewall, Verdict, build_firewalls
 from .engine.packet import Packet
 from .errors import EmulatorError
-from .model import (PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, Direction, Instance,
-                    InternetHost, IPAddress, Topology)
+from .model import (
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    PROTO_UDP,
+    Direction,
+    Instance,
+    InternetHost,
+    IPAddress,
+    Topology,
+)
 
 EPHEMERAL_PORT = 40000
 TCP_SYN, TCP_ACK, TCP_RST = 0x02, 0x10, 0x04

@@ -5,8 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import (ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ALL, PROTO_ICMP, PROTO_ICMPV6, Direction,
-                    Instance, InternetHost, IPAddress, Rule, Topology, protocol_name)
+from .model import (
+    ICMP_PROTOCOLS,
+    PORTED_PROTOCOLS,
+    PROTO_ALL,
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    Direction,
+    Instance,
+    InternetHost,
+    IPAddress,
+    Rule,
+    Topology,
+    protocol_name,
+)
 
 Ranges = tuple[tuple[int, int], ...]
 Allowed = dict[int, Ranges]            # protocol (PROTO_ALL = everything) -> port or ICMP-type ranges

@@ -93,7 +93,7 @@ class Rule:
     def peer(self) -> str:
         return str(self.cidr) if self.cidr is not None else str(self.group)
 
-    def same_permission(self, other: "Rule") -> bool:
+    def same_permission(self, other: Rule) -> bool:
         """True when AWS would call the two rules duplicates (description and id aside)."""
         return (self.direction, self.protocol, self.ports, self.icmp_type, self.icmp_code,
                 self.cidr, self.group) == (other.direction, other.protocol, other.ports,

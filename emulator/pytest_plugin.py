@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from emulator.testing.sglab import SgLab
 
 _SCOPES = ("function", "class", "module", "package", "session")
-_live: dict[str, "SgLab"] = {}       # every lab the plugin started and has not yet torn down
+_live: dict[str, SgLab] = {}       # every lab the plugin started and has not yet torn down
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,13 +36,13 @@ def _scope(fixture_name: str, config: pytest.Config) -> str:
     return config.getoption("--sgemu-scope") or config.getini("sgemu_scope") or "function"
 
 
-def _down(lab: "SgLab") -> None:
+def _down(lab: SgLab) -> None:
     _live.pop(lab.name, None)
     lab.down()
 
 
 @pytest.fixture(scope=_scope)
-def sg_lab(request: pytest.FixtureRequest) -> Iterator[Callable[..., "SgLab"]]:
+def sg_lab(request: pytest.FixtureRequest) -> Iterator[Callable[..., SgLab]]:
     """Factory: `sg_lab(path, name=None)` -> a running SgLab, torn down after the scope."""
     from emulator.testing.sglab import SgLab
     started: list[SgLab] = []

@@ -16,8 +16,9 @@ import time
 from dataclasses import dataclass
 
 from emulator.bench.topologies import fleet_topology, pair_topology
+from emulator.lab import lifecycle as lab
+from emulator.lab import netns, state
 from emulator.topology import parse
-from emulator.lab import lifecycle as lab, netns, state
 
 IPERF_PORT = 5201
 ECHO_PORT = 7000

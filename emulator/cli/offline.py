@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from .options import (console, count, err_console, json_option, lab_option, live, load_file, port_option,
-                      proto_option)
+from .options import console, count, err_console, json_option, lab_option, live, load_file, port_option, proto_option
 
 GRAPH_SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid",
                   ".md": "mermaid"}

@@ -21,8 +21,17 @@ from emulator.engine.flowlog import DEFAULT_FORMAT, EniIdentity, FlowLog, render
 from emulator.engine.packet import Packet
 from emulator.engine.verdict import Verdict
 from emulator.errors import AwsApiError, TopologyError
-from emulator.model import (AWS_TIMEOUTS, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, ConntrackTimeouts,
-                            Direction, Topology, protocol_name)
+from emulator.model import (
+    AWS_TIMEOUTS,
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    PROTO_UDP,
+    ConntrackTimeouts,
+    Direction,
+    Topology,
+    protocol_name,
+)
 from emulator.topology import dump
 from emulator.topology.rules import build_rule
 

@@ -17,14 +17,14 @@ import signal
 import sys
 import time
 
+from emulator.control.api import LiveLab
+from emulator.control.server import ControlServer
+from emulator.dataplane.kernel_conntrack import KernelConntrack
+from emulator.dataplane.nfqueue import QueueServer, public_sources
 from emulator.engine.firewall import EniFirewall, build_firewalls
 from emulator.engine.offload import Offloads
-from emulator.plan import build_plan
 from emulator.lab import state
-from emulator.control.server import ControlServer
-from emulator.control.api import LiveLab
-from emulator.dataplane.nfqueue import QueueServer, public_sources
-from emulator.dataplane.kernel_conntrack import KernelConntrack
+from emulator.plan import build_plan
 
 HEALTH_PERIOD = 1.0
 log = logging.getLogger("sgemu.engine")

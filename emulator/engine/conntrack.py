@@ -114,10 +114,29 @@ def flow_key(packet: Packet, is_egress: bool) -> tuple[int, int, int, int, int, 
 class ConntrackEntry:
     """One flow of one ENI. Ports are the key's (ICMP: encoded identifier/kind, see flow_key)."""
 
-    __slots__ = ("key", "version", "proto", "local_addr", "local_port", "remote_addr", "remote_port",
-                 "initiator", "tracked", "state", "first_seen", "last_seen", "expires",
-                 "packets_egress", "bytes_egress", "packets_ingress", "bytes_ingress",
-                 "turns", "last_egress", "rule", "sg_id")
+    __slots__ = (
+        "bytes_egress",
+        "bytes_ingress",
+        "expires",
+        "first_seen",
+        "initiator",
+        "key",
+        "last_egress",
+        "last_seen",
+        "local_addr",
+        "local_port",
+        "packets_egress",
+        "packets_ingress",
+        "proto",
+        "remote_addr",
+        "remote_port",
+        "rule",
+        "sg_id",
+        "state",
+        "tracked",
+        "turns",
+        "version",
+    )
 
     def __init__(self, key: tuple[int, int, int, int, int, int], initiator: Direction, tracked: bool,
                  state: str, now: float, rule: Rule | None, sg_id: str | None):

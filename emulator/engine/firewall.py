@@ -6,21 +6,63 @@ re-checked against the current rules; a packet without an entry needs a rule and
 """
 from __future__ import annotations
 
-from emulator.model import (PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, ConntrackTimeouts,
-                            Direction, Instance, Options, Topology)
+from emulator.model import (
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    PROTO_UDP,
+    ConntrackTimeouts,
+    Direction,
+    Instance,
+    Options,
+    Topology,
+)
 
-from .conntrack import (CLOSE, OTHER, STATE_TIMEOUTS, TCP_TRANSITIONS, TIME_WAIT, UDP_STREAM,
-                        ConntrackEntry, ConntrackTable, flow_key, initial_state, tcp_event)
+from .conntrack import (
+    CLOSE,
+    OTHER,
+    STATE_TIMEOUTS,
+    TCP_TRANSITIONS,
+    TIME_WAIT,
+    UDP_STREAM,
+    ConntrackEntry,
+    ConntrackTable,
+    flow_key,
+    initial_state,
+    tcp_event,
+)
 from .packet import ICMP_ERROR_TYPES, ICMPV6_ERROR_TYPES, TCP_ACK, TCP_RST, TCP_SYN, Packet
 from .rules import CompiledRules
 from .sgstate import SecurityGroupState
-from .verdict import (ACCEPT, CONNTRACK_ALLOWANCE_EXCEEDED, DROP, ENI_SG_RULES_MISMATCH,
-                      ENI_SOURCE_DEST_CHECK_RESTRICTION, FRAGMENT,
-                      FRAGMENT_OF_FLOW, INFRASTRUCTURE, MALFORMED, OTHER_PROTO_600S_WINDOW, REASONS,
-                      RELATED_ICMP, TRACKED_FLOW, TRACKED_RESPONSE, UNTRACKED_RULE_REVOKED, Verdict)
+from .verdict import (
+    ACCEPT,
+    CONNTRACK_ALLOWANCE_EXCEEDED,
+    DROP,
+    ENI_SG_RULES_MISMATCH,
+    ENI_SOURCE_DEST_CHECK_RESTRICTION,
+    FRAGMENT,
+    FRAGMENT_OF_FLOW,
+    INFRASTRUCTURE,
+    MALFORMED,
+    OTHER_PROTO_600S_WINDOW,
+    REASONS,
+    RELATED_ICMP,
+    TRACKED_FLOW,
+    TRACKED_RESPONSE,
+    UNTRACKED_RULE_REVOKED,
+    Verdict,
+)
 
-__all__ = ["ACCEPT", "DROP", "Verdict", "EniFirewall", "SecurityGroupState", "build_firewalls",
-           "ConntrackEntry", "ConntrackTable"]
+__all__ = [
+    "ACCEPT",
+    "DROP",
+    "ConntrackEntry",
+    "ConntrackTable",
+    "EniFirewall",
+    "SecurityGroupState",
+    "Verdict",
+    "build_firewalls",
+]
 
 # Untracked flows use no allowance; past this many per ENI they pass without an entry.
 UNTRACKED_CAP = 250_000

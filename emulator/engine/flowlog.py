@@ -51,7 +51,7 @@ class EniIdentity:
     account_id: str
 
     @classmethod
-    def of(cls, lab: str, instance: str, subnet: str, account_id: str, vpc_id: str = "") -> "EniIdentity":
+    def of(cls, lab: str, instance: str, subnet: str, account_id: str, vpc_id: str = "") -> EniIdentity:
         return cls(f"eni-{_hex17(f'{lab}/{instance}/eni')}", f"i-{_hex17(f'{lab}/{instance}')}",
                    f"subnet-{_hex17(f'{lab}/{subnet}')}", vpc_id or f"vpc-{_hex17(lab)}", account_id)
 

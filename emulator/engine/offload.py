@@ -60,7 +60,7 @@ class OffloadedFlow:
     engine has counted so far along the offering packet's direction and back, as
     [packets, bytes, packets back, bytes back]; kernel counters beyond it are new traffic."""
 
-    __slots__ = ("wire", "legs", "seen", "closing")
+    __slots__ = ("closing", "legs", "seen", "wire")
 
     def __init__(self, flow: Wire, legs: list[tuple[EniFirewall, tuple]], first: ConntrackEntry):
         self.wire = flow

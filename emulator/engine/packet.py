@@ -8,7 +8,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from struct import Struct
 
-from emulator.model import IPAddress, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
+from emulator.model import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, IPAddress
 
 TCP_FIN = 0x01
 TCP_SYN = 0x02
@@ -38,8 +38,22 @@ ICMPV6_ERROR_TYPES = frozenset((1, 2, 3, 4))
 class Packet:
     """The header fields of one IP packet. Addresses are ints for cheap masking."""
 
-    __slots__ = ("version", "src", "dst", "proto", "sport", "dport", "tcp_flags", "icmp_type",
-                 "icmp_code", "icmp_id", "length", "fragment_offset", "more_fragments", "inner")
+    __slots__ = (
+        "dport",
+        "dst",
+        "fragment_offset",
+        "icmp_code",
+        "icmp_id",
+        "icmp_type",
+        "inner",
+        "length",
+        "more_fragments",
+        "proto",
+        "sport",
+        "src",
+        "tcp_flags",
+        "version",
+    )
 
     def __init__(self, version: int, src: int, dst: int, proto: int, sport: int = 0,
                  dport: int = 0, tcp_flags: int = 0, icmp_type: int = -1, icmp_code: int = -1,

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from emulator.model import (ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ALL, Direction, Rule,
-                            SecurityGroup)
+from emulator.model import ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ALL, Direction, Rule, SecurityGroup
 
 from .packet import Packet
 from .verdict import ACCEPT, RULE_MATCH, UNTRACKED_ALLOWED_BY_RULE, Verdict
@@ -26,7 +25,7 @@ class RuleHit:
     """A rule that can match, with the SG that holds it and the verdicts it gives (shared,
     so the hot path allocates none)."""
 
-    __slots__ = ("rule", "sg_id", "open", "accept_tracked", "accept_untracked", "accept_flowless")
+    __slots__ = ("accept_flowless", "accept_tracked", "accept_untracked", "open", "rule", "sg_id")
 
     def __init__(self, rule: Rule, sg_id: str, open_cidr: bool):
         self.rule = rule

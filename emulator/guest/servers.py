@@ -169,7 +169,7 @@ class Upstream:
     response_timeout: float = RESPONSE_TIMEOUT
 
     @classmethod
-    def parse(cls, to: str, **timeouts: float) -> "Upstream":
+    def parse(cls, to: str, **timeouts: float) -> Upstream:
         host, sep, port = to.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValueError(f"http-proxy target {to!r} is not host:port")

@@ -1,8 +1,9 @@
 """A topology's SGs as `aws ec2 describe-security-groups` JSON, so imports can be checked by round trip."""
 from __future__ import annotations
 
-from ..model import ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ALL, Rule, SecurityGroup, Topology, protocol_name
 from emulator.ids import vpc_id_for
+
+from ..model import ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ALL, Rule, SecurityGroup, Topology, protocol_name
 
 OWNER_ID = "123456789012"              # AWS's documentation account id
 

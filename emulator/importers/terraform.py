@@ -208,7 +208,7 @@ class _Reader:
                 continue
             value = block.value.get(attr)
             known = [value] if isinstance(value, str) else list(value or [])
-            if res.is_unknown(*path, attr) or not known and self._targets(res.module, res.expression(*path, attr)):
+            if res.is_unknown(*path, attr) or (not known and self._targets(res.module, res.expression(*path, attr))):
                 known = self._targets(res.module, res.expression(*path, attr)) or []
                 if not known:
                     self.inv.skipped.append(f"{block.where}: {res.address}: {attr} is known only after apply and "

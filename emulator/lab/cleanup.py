@@ -13,10 +13,11 @@ import signal
 import time
 from pathlib import Path
 
+from emulator.paths import NETNS_ETC
 from emulator.plan import PREFIX
 from emulator.plan import marker as plan_marker
+
 from . import netns
-from emulator.paths import NETNS_ETC
 from .state import LabState
 
 ENGINE_MODULE = "emulator.dataplane.daemon"

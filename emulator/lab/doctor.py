@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from emulator import paths as host
 from emulator.errors import LabError
+
 from . import hooks, netns, state
 from .lifecycle import engine_status
 

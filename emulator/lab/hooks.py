@@ -14,6 +14,7 @@ from pathlib import Path
 
 from emulator.errors import LabError
 from emulator.plan import LabPlan
+
 from . import netns
 
 FRONTENDS = ("iptables-nft", "iptables-legacy")

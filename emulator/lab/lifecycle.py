@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 from emulator.errors import LabError, PermissionRequired
 from emulator.model import PROTO_TCP, Instance, Topology
+from emulator.paths import NETNS_ETC
 from emulator.plan import LabPlan, build_plan
+
 from . import cleanup, hooks, netns, state
 from .services import prepare_ssh, start_services
-from emulator.paths import NETNS_ETC
 from .state import LabState
 
 REQUIRED_TOOLS = ("ip", "sysctl")

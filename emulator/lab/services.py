@@ -18,6 +18,7 @@ from pathlib import Path
 from emulator.errors import LabError
 from emulator.model import PROTO_TCP, PROTO_UDP, Instance, Service, Topology
 from emulator.paths import NETNS_ETC
+
 from . import netns
 from .state import private
 
@@ -39,7 +40,7 @@ class SshFiles:
     dir: Path
 
     @classmethod
-    def of(cls, state_dir: Path) -> "SshFiles":
+    def of(cls, state_dir: Path) -> SshFiles:
         return cls(state_dir / "ssh")
 
     @property

@@ -22,10 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
+from emulator import paths as host
 from emulator.errors import LabError
 from emulator.model import Topology
-from emulator import paths as host
 from emulator.paths import LabPaths, paths
+
 
 @dataclass
 class LabState:

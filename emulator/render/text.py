@@ -27,7 +27,7 @@ def _named(text: str, groups: Iterable[tuple[str, str]]) -> str:
     return text
 
 
-def _hop(hop: "Hop", groups: tuple[tuple[str, str], ...]) -> str:
+def _hop(hop: Hop, groups: tuple[tuple[str, str], ...]) -> str:
     if hop.verdict is None:
         return f"  {hop.where:<18} {escape(hop.packet)}  {escape(hop.note)}"
     style = "green" if hop.verdict.accepted else "red"
@@ -36,7 +36,7 @@ def _hop(hop: "Hop", groups: tuple[tuple[str, str], ...]) -> str:
             f"  {'':<18} [{style}]{hop.verdict.reason}[/{style}] {escape(text)}")
 
 
-def explanation_text(e: "Explanation") -> Iterator[str]:
+def explanation_text(e: Explanation) -> Iterator[str]:
     what = f"{e.proto} {e.port}" if e.proto in ("tcp", "udp") else e.proto
     yield f"[bold]{escape(e.src)} -> {escape(e.dst)} {what}[/bold]"
     if e.request:

@@ -13,8 +13,8 @@ from importlib.resources import files
 from pathlib import Path
 
 from emulator.explain import explain
-from emulator.model import Topology
 from emulator.lab import lifecycle as labs
+from emulator.model import Topology
 
 # Shipped as package data, so `sgemu demo` works from any directory and from an installed wheel.
 DEFAULT_TOPOLOGY = Path(str(files("emulator") / "topologies" / "three-tier.yaml"))

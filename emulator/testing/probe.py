@@ -6,17 +6,17 @@ TCP and UDP run `emulator.guest.attempt`, ICMP runs `ping -c1`, in the source's 
 from __future__ import annotations
 
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-import sys
 from ipaddress import ip_address
 
 from emulator.errors import LabError
 from emulator.lab import state
-from emulator.matrix import Cell, Observe, predict
-from emulator.model import Outcome, Topology
 from emulator.lab.lifecycle import exec_argv, lab_plan
 from emulator.lab.netns import package_env
+from emulator.matrix import Cell, Observe, predict
+from emulator.model import Outcome, Topology
 
 OUTCOMES = frozenset(Outcome)
 

@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from emulator import matrix as mx
-from emulator.model import Topology
-from emulator.topology import load
 from emulator.lab import lifecycle as labs
+from emulator.model import Topology
 from emulator.testing.probe import observe_all, observer
+from emulator.topology import load
 
 
 class MatrixMismatch(AssertionError):
@@ -30,7 +30,7 @@ class SgLab:
         self.status = labs.up(topology)
 
     @classmethod
-    def from_file(cls, path: str | Path, name: str | None = None, timeout: float = 1.5) -> "SgLab":
+    def from_file(cls, path: str | Path, name: str | None = None, timeout: float = 1.5) -> SgLab:
         topology = load(path).topology
         if name is not None:
             topology = dataclasses.replace(topology, name=name)
@@ -50,8 +50,8 @@ class SgLab:
     def _change(self, action: str, direction: str, sg: str, protocol: str, port: int | str | None,
                 cidr: str | None, group: str | None, icmp_type: int | None, icmp_code: int | None,
                 description: str | None) -> list[str]:
-        from emulator.control.client import request
         from emulator.control.api import permission
+        from emulator.control.client import request
         rule = permission(protocol, None if port is None else str(port), icmp_type, icmp_code, cidr, group,
                           description)
         result = request(self.name, action, sg=sg, direction=direction, rules=[rule])

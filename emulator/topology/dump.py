@@ -7,9 +7,21 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from ..model import (AWS_TIMEOUTS, ICMP_PROTOCOLS, PROTOCOL_NAMES, ConntrackTimeouts, Instance, Options,
-                     Quotas, Rule, SecurityGroup, Topology, protocol_name)
 from emulator.ids import sg_id_for, vpc_id_for
+
+from ..model import (
+    AWS_TIMEOUTS,
+    ICMP_PROTOCOLS,
+    PROTOCOL_NAMES,
+    ConntrackTimeouts,
+    Instance,
+    Options,
+    Quotas,
+    Rule,
+    SecurityGroup,
+    Topology,
+    protocol_name,
+)
 from .security_groups import DEFAULT_SG, default_egress, default_sg
 from .services import SSH_PORT
 

@@ -5,8 +5,7 @@ import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
-from ..model import (ConntrackTimeouts, Instance, InternetHost, IPAddress, Options, SecurityGroup, Service,
-                     Subnet, Vpc)
+from ..model import ConntrackTimeouts, Instance, InternetHost, IPAddress, Options, SecurityGroup, Service, Subnet, Vpc
 from . import addresses
 from .fields import mapping, sequence, string
 from .problems import Problems, item, key

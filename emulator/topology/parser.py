@@ -4,10 +4,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from emulator.ids import vpc_id_for
+
 from ..errors import TopologyError
 from ..model import Options, Topology
 from .fields import describe, mapping, string
-from emulator.ids import vpc_id_for
 from .network import parse_subnets, parse_vpc
 from .nodes import Registry, parse_instances, parse_internet
 from .options import parse_options

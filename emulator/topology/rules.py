@@ -2,16 +2,28 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from ipaddress import IPv6Network
-from typing import Mapping
+
+from emulator.ids import rule_id_for
 
 from ..errors import TopologyError
-from ..model import (ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ICMP, PROTO_ICMPV6, PROTOCOL_NAMES,
-                     Direction, IPNetwork, PortRange, Quotas, Rule, protocol_name)
+from ..model import (
+    ICMP_PROTOCOLS,
+    PORTED_PROTOCOLS,
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTOCOL_NAMES,
+    Direction,
+    IPNetwork,
+    PortRange,
+    Quotas,
+    Rule,
+    protocol_name,
+)
 from . import addresses
 from .fields import describe, integer, mapping, parse_int, sequence, string
-from emulator.ids import rule_id_for
 from .problems import Problems, item, key
 
 RULE_OPTIONAL = ("ports", "icmp_type", "icmp_code", "cidr", "group", "description")

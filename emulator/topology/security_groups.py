@@ -5,9 +5,10 @@ import re
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network, IPv6Network
 
+from emulator.ids import rule_id_for, sg_id_for
+
 from ..model import PROTO_ALL, Direction, Options, Rule, SecurityGroup
 from .fields import mapping, sequence, string
-from emulator.ids import rule_id_for, sg_id_for
 from .problems import Problems, item, key
 from .rules import RuleContext, aws_text, parse_rules
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulator.lab import lifecycle as lab
-from emulator.testing.probe import probe
 from emulator.model import Topology
+from emulator.testing.probe import probe
 from emulator.topology import load
 
 PROBE_TIMEOUT = 1.5

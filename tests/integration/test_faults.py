@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from emulator.errors import LabError
-from emulator.paths import RUN_DIR
-from emulator.lab import lifecycle as lab, netns, services, state
+from emulator.lab import lifecycle as lab
+from emulator.lab import netns, services, state
 from emulator.model import Topology
+from emulator.paths import RUN_DIR
 from emulator.topology import load
 
 from .reach import Case, assert_reachability

@@ -11,8 +11,8 @@ import pytest
 
 from emulator.importers import import_aws, import_terraform
 from emulator.lab import lifecycle as lab
-from emulator.testing.probe import probe
 from emulator.model import Topology
+from emulator.testing.probe import probe
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from emulator.errors import LabError
-from emulator.lab import hooks, lifecycle as lab, netns, state
+from emulator.lab import hooks, netns, state
+from emulator.lab import lifecycle as lab
 
 from .reach import Case, assert_reachability, running, topology
 

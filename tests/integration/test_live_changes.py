@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from emulator.lab import lifecycle as labs
+from emulator.model import Topology
 from emulator.paths import paths
 from emulator.testing.probe import probe
-from emulator.model import Topology
 from emulator.topology import parse
 
 from .session import Session
@@ -53,7 +53,7 @@ class Lab:
     def probe(self, src: str, dst: str, port: int, proto: str = "tcp", timeout: float = 2.0) -> str:
         return probe(self.name, src, dst, port, proto, timeout)
 
-    def session(self, node: str, argv: list[str]) -> "Session":
+    def session(self, node: str, argv: list[str]) -> Session:
         return Session(labs.exec_argv(self.name, node, argv))
 
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from emulator.control.client import request
 from emulator.lab import lifecycle as labs
 from emulator.lab import state
-from emulator.control.client import request
 from emulator.topology import parse
 
 from .session import Session

@@ -9,7 +9,8 @@ import time
 import pytest
 import yaml
 
-from emulator.lab import lifecycle as lab, state
+from emulator.lab import lifecycle as lab
+from emulator.lab import state
 from emulator.topology import parse
 
 from .reach import Case, assert_reachability, run_in

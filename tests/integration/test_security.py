@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.lab import hooks, lifecycle as lab, netns, state
+from emulator.lab import hooks, netns, state
+from emulator.lab import lifecycle as lab
 from emulator.plan import LabPlan, Ruleset, build_plan
 from emulator.topology import load
 

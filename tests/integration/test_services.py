@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from emulator.errors import LabError
-from emulator.paths import NETNS_ETC
 from emulator.lab.services import prepare_ssh, start_services, stop_services
 from emulator.model import Instance, Service, Subnet, Topology, Vpc
+from emulator.paths import NETNS_ETC
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]

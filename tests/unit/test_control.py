@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
-from emulator.errors import AwsApiError, LabError
 from emulator import paths
 from emulator.control import client, protocol
 from emulator.control.server import ControlServer
+from emulator.errors import AwsApiError, LabError
 
 
 def handler(op: str, args: dict) -> object:

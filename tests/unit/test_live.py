@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from emulator.control.api import LiveLab, permission
 from emulator.engine.firewall import build_firewalls
 from emulator.engine.packet import parse
 from emulator.errors import AwsApiError
-from emulator.control.api import LiveLab, permission
 from emulator.model import Direction, Topology
 from emulator.topology import parse as parse_topology
 from emulator.topology import rule_id_for

@@ -6,13 +6,13 @@ from ipaddress import ip_address
 
 import pytest
 
+from emulator.bench import run as bench
+from emulator.bench import topologies
 from emulator.engine.conntrack import flow_key
 from emulator.engine.firewall import ACCEPT, EniFirewall, build_firewalls
 from emulator.engine.offload import OFFER_AFTER, KernelFlow, Offloads, reverse, wire
 from emulator.engine.packet import TCP_ACK, TCP_FIN, TCP_SYN, Packet, parse
 from emulator.errors import TopologyError
-from emulator.bench import run as bench
-from emulator.bench import topologies
 from emulator.model import Direction, Topology
 from emulator.plan import DECIDED_MARK, OFFLOAD_MARK, PULLBACK_MARK, build_plan
 from emulator.topology import parse as parse_topology
@@ -316,6 +316,7 @@ def test_offloaded_traffic_is_told_per_eni_and_direction(engine) -> None:
 
 def test_a_conntrack_message_decodes_to_a_kernel_flow() -> None:
     import socket
+
     from emulator.dataplane import kernel_conntrack as ct
 
     def counters(kind: int, packets: int, size: int) -> bytes:

@@ -5,8 +5,19 @@ import dataclasses
 import re
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 
-from emulator.model import (PROTO_ALL, PROTO_TCP, Direction, Instance, InternetHost, PortRange, Rule,
-                            SecurityGroup, Subnet, Topology, Vpc)
+from emulator.model import (
+    PROTO_ALL,
+    PROTO_TCP,
+    Direction,
+    Instance,
+    InternetHost,
+    PortRange,
+    Rule,
+    SecurityGroup,
+    Subnet,
+    Topology,
+    Vpc,
+)
 from emulator.plan import IFNAMSIZ, LabPlan, build_plan, device_names
 
 EVERYWHERE = IPv4Network("0.0.0.0/0")

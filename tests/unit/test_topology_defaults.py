@@ -282,8 +282,8 @@ def test_topology_remembers_its_source():
 
 
 def test_vpc_id_is_generated_from_the_lab_name_or_kept_as_given():
-    from emulator.topology import dump
     from emulator.ids import vpc_id_for
+    from emulator.topology import dump
     generated = load_doc(base_doc()).topology
     assert generated.vpc.id == vpc_id_for("t") and re.fullmatch(r"vpc-[0-9a-f]{17}", generated.vpc.id)
     assert "id" not in dump(generated)["vpc"]

@@ -15,8 +15,19 @@ from scapy.packet import Raw
 
 from emulator.engine.firewall import EniFirewall, Verdict, build_firewalls
 from emulator.engine.packet import Packet, parse
-from emulator.model import (PROTOCOL_NAMES, ConntrackTimeouts, Direction, Instance, Options,
-                            PortRange, Rule, SecurityGroup, Subnet, Topology, Vpc)
+from emulator.model import (
+    PROTOCOL_NAMES,
+    ConntrackTimeouts,
+    Direction,
+    Instance,
+    Options,
+    PortRange,
+    Rule,
+    SecurityGroup,
+    Subnet,
+    Topology,
+    Vpc,
+)
 
 VPC = Vpc(ip_network("10.0.0.0/16"), ip_network("fd00:10::/56"))
 SUBNET = Subnet("main", ip_network("10.0.0.0/16"), ip_network("fd00:10::/64"))
@@ -170,12 +181,10 @@ class Net:
         return Trip(verdicts)
 
     def connect(self, client: str, server: str, port: int, listening: bool = True,
-                v6: bool = False) -> "Connection":
+                v6: bool = False) -> Connection:
         """A TCP handshake the way real stacks do it; `outcome` is open, refused or timeout."""
         conn = Connection(self, self.ip(client, v6), self.ip(server, v6), self.port(), port)
-        if not conn.client_sends("S").delivered:
-            conn.outcome = "timeout"
-        elif not conn.server_sends("SA" if listening else "RA").delivered:
+        if not conn.client_sends("S").delivered or not conn.server_sends("SA" if listening else "RA").delivered:
             conn.outcome = "timeout"
         elif not listening:
             conn.outcome = "refused"

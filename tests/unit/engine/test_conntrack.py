@@ -6,12 +6,31 @@ from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment
 from scapy.packet import Raw
 
 from emulator.engine import conntrack
-from emulator.engine.conntrack import (CLOSE, CLOSE_WAIT, ESTABLISHED, FIN_WAIT, LAST_ACK,
-                                       OTHER, SYN_RECV, SYN_SENT, TIME_WAIT, UDP_SINGLE, UDP_STREAM,
-                                       flow_key, initial_state, tcp_event)
+from emulator.engine.conntrack import (
+    CLOSE,
+    CLOSE_WAIT,
+    ESTABLISHED,
+    FIN_WAIT,
+    LAST_ACK,
+    OTHER,
+    SYN_RECV,
+    SYN_SENT,
+    TIME_WAIT,
+    UDP_SINGLE,
+    UDP_STREAM,
+    flow_key,
+    initial_state,
+    tcp_event,
+)
 from emulator.engine.packet import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Packet
-from emulator.engine.verdict import (ENI_SG_RULES_MISMATCH, FRAGMENT, FRAGMENT_OF_FLOW,
-                                     RULE_MATCH, TRACKED_FLOW, TRACKED_RESPONSE)
+from emulator.engine.verdict import (
+    ENI_SG_RULES_MISMATCH,
+    FRAGMENT,
+    FRAGMENT_OF_FLOW,
+    RULE_MATCH,
+    TRACKED_FLOW,
+    TRACKED_RESPONSE,
+)
 from emulator.model import ConntrackTimeouts, Direction
 
 from .helpers import ALL_OUT4, ANY4, INT, Net, ingress, instance, sg, tcp, topology, udp

@@ -1,18 +1,33 @@
 """EniFirewall specifics: infrastructure traffic, ICMP errors, counters, verdict text, robustness."""
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror
-from scapy.layers.inet6 import (ICMPv6DestUnreach, ICMPv6EchoRequest, ICMPv6MLReport2, ICMPv6ND_NA,
-                                ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6PacketTooBig,
-                                ICMPv6TimeExceeded, IPv6)
+from scapy.layers.inet6 import (
+    ICMPv6DestUnreach,
+    ICMPv6EchoRequest,
+    ICMPv6MLReport2,
+    ICMPv6ND_NA,
+    ICMPv6ND_NS,
+    ICMPv6ND_RA,
+    ICMPv6ND_RS,
+    ICMPv6PacketTooBig,
+    ICMPv6TimeExceeded,
+    IPv6,
+)
 
 from emulator.engine.firewall import ACCEPT, DROP, Verdict, build_firewalls
 from emulator.engine.packet import Packet, parse
-from emulator.engine.verdict import (ENI_SG_RULES_MISMATCH, INFRASTRUCTURE, MALFORMED, RELATED_ICMP,
-                                     RULE_MATCH, TRACKED_RESPONSE, UNTRACKED_RULE_REVOKED)
+from emulator.engine.verdict import (
+    ENI_SG_RULES_MISMATCH,
+    INFRASTRUCTURE,
+    MALFORMED,
+    RELATED_ICMP,
+    RULE_MATCH,
+    TRACKED_RESPONSE,
+    UNTRACKED_RULE_REVOKED,
+)
 from emulator.model import Direction
 
-from .helpers import (ALL_OUT4, ALL_OUT6, ANY4, ANY6, INT, INT6, Net, egress, ingress, instance, sg, tcp,
-                      topology, udp)
+from .helpers import ALL_OUT4, ALL_OUT6, ANY4, ANY6, INT, INT6, Net, egress, ingress, instance, sg, tcp, topology, udp
 
 A4, A6 = "10.0.1.70", "fd00:10::70"
 

@@ -8,8 +8,15 @@ import pytest
 
 from emulator.engine.flowlog import DEFAULT_FORMAT, EniIdentity, FlowLog, parse_format, render
 from emulator.engine.packet import parse
-from emulator.engine.verdict import (ACCEPT, DROP, ENI_SG_RULES_MISMATCH, INFRASTRUCTURE, RULE_MATCH,
-                                     TRACKED_RESPONSE, Verdict)
+from emulator.engine.verdict import (
+    ACCEPT,
+    DROP,
+    ENI_SG_RULES_MISMATCH,
+    INFRASTRUCTURE,
+    RULE_MATCH,
+    TRACKED_RESPONSE,
+    Verdict,
+)
 
 from .helpers import icmp, tcp, udp
 

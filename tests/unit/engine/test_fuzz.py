@@ -25,7 +25,7 @@ from emulator.engine.firewall import EniFirewall, build_firewalls
 from emulator.engine.packet import Packet, parse
 from emulator.model import PROTO_ALL, Direction, Rule, Topology
 
-from .fuzz_corpus import (A4, A6, B4, B6, INT_NET, YOU, Sample, corpus, samples)
+from .fuzz_corpus import A4, A6, B4, B6, INT_NET, YOU, Sample, corpus, samples
 from .helpers import ALL_OUT4, ALL_OUT6, ANY4, ANY6, egress, ingress, instance, sg, topology
 
 NARROW = topology(

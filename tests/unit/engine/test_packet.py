@@ -6,14 +6,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import GRE, ICMP, IP, TCP, UDP, IPerror, TCPerror, fragment
 from scapy.layers.inet6 import (
-    ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NS, ICMPv6PacketTooBig,
-    IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting,
+    ICMPv6DestUnreach,
+    ICMPv6EchoReply,
+    ICMPv6EchoRequest,
+    ICMPv6ND_NS,
+    ICMPv6PacketTooBig,
+    IPv6,
+    IPv6ExtHdrDestOpt,
+    IPv6ExtHdrFragment,
+    IPv6ExtHdrHopByHop,
+    IPv6ExtHdrRouting,
 )
 from scapy.layers.ipsec import AH
 from scapy.packet import Raw
 
 from emulator.engine.packet import (
-    TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, Packet, parse,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_PSH,
+    TCP_RST,
+    TCP_SYN,
+    Packet,
+    parse,
 )
 
 A4, B4 = "10.0.1.10", "10.0.2.20"

@@ -6,15 +6,38 @@ from scapy.packet import Raw
 
 from emulator.engine.conntrack import UDP_SINGLE, UDP_STREAM
 from emulator.engine.packet import parse
-from emulator.engine.verdict import (CONNTRACK_ALLOWANCE_EXCEEDED, ENI_SG_RULES_MISMATCH,
-                                     INFRASTRUCTURE, OTHER_PROTO_600S_WINDOW, RELATED_ICMP,
-                                     RULE_MATCH, TRACKED_FLOW, TRACKED_RESPONSE,
-                                     UNTRACKED_ALLOWED_BY_RULE, UNTRACKED_RULE_REVOKED)
+from emulator.engine.verdict import (
+    CONNTRACK_ALLOWANCE_EXCEEDED,
+    ENI_SG_RULES_MISMATCH,
+    INFRASTRUCTURE,
+    OTHER_PROTO_600S_WINDOW,
+    RELATED_ICMP,
+    RULE_MATCH,
+    TRACKED_FLOW,
+    TRACKED_RESPONSE,
+    UNTRACKED_ALLOWED_BY_RULE,
+    UNTRACKED_RULE_REVOKED,
+)
 from emulator.model import Direction
 
-from .helpers import (ALL_OUT4, ALL_OUT6, ANY4, ANY6, INT, INT6, YOU, Net, egress, ingress, instance,
-                      proto_packet, sg, tcp, topology, udp)
-
+from .helpers import (
+    ALL_OUT4,
+    ALL_OUT6,
+    ANY4,
+    ANY6,
+    INT,
+    INT6,
+    YOU,
+    Net,
+    egress,
+    ingress,
+    instance,
+    proto_packet,
+    sg,
+    tcp,
+    topology,
+    udp,
+)
 
 # --- 7.1 three-tier ---------------------------------------------------------------------------
 
