@@ -76,7 +76,12 @@ def entry_json(entry: ConntrackEntry, now: float) -> dict[str, object]:
     }
 
 
-class LiveLab:
+class LabApi:
+    """The engine's operations, by name: the control socket calls `handle(op, args, now)`.
+
+    `ops` is the whole API as data (h11's dispatch-as-table habit); another part of the VPC path adds
+    its operations with `add_ops` instead of growing this class."""
+
     def __init__(self, lab: str, topology: Topology, state: SecurityGroupState,
                  firewalls: dict[str, EniFirewall], now: float, wall_offset: float, flowlog_file: Path,
                  persist: Callable[[Topology], None]):
@@ -95,6 +100,18 @@ class LiveLab:
         self._closed: deque[tuple[int, dict[str, str]]] = deque(maxlen=CLOSED_RECORDS_KEPT)
         self._seq = 0
         self._drops: deque[tuple] = deque(maxlen=RECENT_DROPS)
+        self.ops: dict[str, Callable[..., object]] = {
+            "authorize": self.op_authorize, "revoke": self.op_revoke, "set_sgs": self.op_set_sgs,
+            "set_conntrack": self.op_set_conntrack, "export": self.op_export, "conntrack": self.op_conntrack,
+            "flowlogs": self.op_flowlogs, "counters": self.op_counters,
+        }
+
+    def add_ops(self, ops: dict[str, Callable[..., object]]) -> None:
+        """More operations (each called as `op(now=..., **args)`); a name may be taken only once."""
+        taken = set(ops) & set(self.ops)
+        if taken:
+            raise ValueError(f"operations defined twice: {sorted(taken)}")
+        self.ops.update(ops)
 
     # --- the packet path and the clock --------------------------------------------------------
 
@@ -134,7 +151,7 @@ class LiveLab:
     # --- operations ---------------------------------------------------------------------------
 
     def handle(self, op: str, args: dict[str, object], now: float) -> object:
-        handler = getattr(self, f"op_{op}", None)
+        handler = self.ops.get(op)
         if handler is None:
             raise AwsApiError("InvalidAction", f"unknown operation {op!r}")
         try:

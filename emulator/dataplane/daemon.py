@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 
-from emulator.control.api import LiveLab
+from emulator.control.api import LabApi
 from emulator.control.server import ControlServer
 from emulator.dataplane.kernel_conntrack import KernelConntrack
 from emulator.dataplane.nfqueue import QueueServer, public_sources
@@ -50,7 +50,7 @@ def serve(lab: str) -> None:
     topology = state.load_topology(lab)
     sg_state, firewalls = build_firewalls(topology)
     now = time.monotonic()
-    live = LiveLab(lab, topology, sg_state, firewalls, now, time.time() - now, paths.flowlogs,
+    live = LabApi(lab, topology, sg_state, firewalls, now, time.time() - now, paths.flowlogs,
                    lambda current: state.save_topology(lab, current))
     stopping = False
 

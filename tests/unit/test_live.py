@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.control.api import LiveLab, permission
+from emulator.control.api import LabApi, permission
 from emulator.engine.firewall import build_firewalls
 from emulator.engine.packet import parse
 from emulator.errors import AwsApiError
@@ -39,7 +39,7 @@ class Harness:
         self.state, self.firewalls = build_firewalls(self.topology)
         self.persisted: list[Topology] = []
         self.file = tmp_path / "flowlogs.log"
-        self.live = LiveLab("live", self.topology, self.state, self.firewalls, 0.0, 1_700_000_000.0, self.file,
+        self.live = LabApi("live", self.topology, self.state, self.firewalls, 0.0, 1_700_000_000.0, self.file,
                             self.persisted.append)
         self.now = 1.0
 
