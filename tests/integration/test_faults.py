@@ -19,7 +19,7 @@ from emulator.errors import LabError
 from emulator.lab import lifecycle as lab
 from emulator.lab import netns, services, state
 from emulator.model import Topology
-from emulator.paths import RUN_DIR
+from emulator.paths import NETNS_ETC, RUN_DIR
 from emulator.topology import load
 
 from .reach import Case, assert_reachability
@@ -58,7 +58,7 @@ def topology(path: Path) -> Topology:
 def gone(name: str, run_dir: Path = RUN_DIR) -> list[str]:
     """Whatever of the lab still exists: namespaces, /etc/netns entries, state, engine processes."""
     left = [ns for ns in netns.namespaces() if ns.startswith(f"sgemu-{name}-")]
-    left += [str(p) for p in state.NETNS_ETC.glob(f"sgemu-{name}-*")]
+    left += [str(p) for p in NETNS_ETC.glob(f"sgemu-{name}-*")]
     left += [str(run_dir / name)] if (run_dir / name).exists() else []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():

@@ -15,6 +15,7 @@ import pytest
 from emulator.errors import LabError
 from emulator.lab import hooks, netns, state
 from emulator.lab import lifecycle as lab
+from emulator.paths import NETNS_ETC
 
 from .reach import Case, assert_reachability, running, topology
 
@@ -39,7 +40,7 @@ internet:
 def _gone(lab_name: str) -> list[str]:
     """Whatever of the lab still exists (empty when it is completely gone)."""
     left = [ns for ns in netns.namespaces() if ns.startswith(f"sgemu-{lab_name}-")]
-    left += [str(p) for p in state.NETNS_ETC.glob(f"sgemu-{lab_name}-*")]
+    left += [str(p) for p in NETNS_ETC.glob(f"sgemu-{lab_name}-*")]
     left += [str(state.paths(lab_name).root)] if state.paths(lab_name).root.exists() else []
     return left
 
