@@ -105,13 +105,19 @@ class LabApi:
             "set_conntrack": self.op_set_conntrack, "export": self.op_export, "conntrack": self.op_conntrack,
             "flowlogs": self.op_flowlogs, "counters": self.op_counters,
         }
+        # the operations that change the lab (what a journal must keep); the rest only read
+        self.mutating: set[str] = {"authorize", "revoke", "set_sgs", "set_conntrack"}
 
-    def add_ops(self, ops: dict[str, Callable[..., object]]) -> None:
-        """More operations (each called as `op(now=..., **args)`); a name may be taken only once."""
+    def add_ops(self, ops: dict[str, Callable[..., object]], mutating: set[str] | frozenset[str] = frozenset()) -> None:
+        """More operations (each called as `op(now=..., **args)`); a name may be taken only once.
+        `mutating` names those among them that change the lab."""
         taken = set(ops) & set(self.ops)
         if taken:
             raise ValueError(f"operations defined twice: {sorted(taken)}")
+        if not mutating <= set(ops):
+            raise ValueError(f"mutating operations not among those added: {sorted(set(mutating) - set(ops))}")
         self.ops.update(ops)
+        self.mutating |= mutating
 
     # --- the packet path and the clock --------------------------------------------------------
 
