@@ -46,6 +46,11 @@ class Hop:
     def passed(self) -> bool:
         return self.verdict is None or self.verdict.accepted
 
+    @property
+    def why(self) -> str:
+        """What decided this hop, in words."""
+        return self.verdict.describe() if self.verdict is not None else self.note
+
 
 @dataclass(frozen=True)
 class Explanation:
@@ -78,7 +83,7 @@ def explain(topology: Topology, src: str, dst: str, port: int = 0, proto: str = 
 def _node(topology: Topology, name: str) -> Node:
     node = topology.node(name)
     if node is None:
-        names = ", ".join(n.name for n in (*topology.instances, *topology.internet))
+        names = ", ".join(n.name for n in topology.nodes)
         raise ExplainError(f"no instance or internet host named {name!r} (have: {names})")
     return node
 
@@ -213,21 +218,21 @@ class _Walk:
         if not self._pass(self.src, Direction.EGRESS, out, request):
             self._note_second_drop(arriving)
             return self._result("timeout", f"dropped at {self.src.name}'s egress: "
-                                f"{request[-1].verdict.describe()}", request)
+                                f"{request[-1].why}", request)
         if not self._pass(self.dst, Direction.INGRESS, arriving, request):
             return self._result("timeout", f"dropped at {self.dst.name}'s ingress: "
-                                f"{request[-1].verdict.describe()}", request)
+                                f"{request[-1].why}", request)
         listening = self._listens()
         reply: list[Hop] = []
         self.now += 0.001
         back = self._answer(arriving, seen_dst, seen_src, listening)
         if not self._pass(self.dst, Direction.EGRESS, back, reply):
             return self._result("timeout", f"the answer is dropped at {self.dst.name}'s egress: "
-                                f"{reply[-1].verdict.describe()}", request, reply)
+                                f"{reply[-1].why}", request, reply)
         returning = self._answer(out, sent_dst, sent_src, listening)
         if not self._pass(self.src, Direction.INGRESS, returning, reply):
             return self._result("timeout", f"the answer is dropped at {self.src.name}'s ingress: "
-                                f"{reply[-1].verdict.describe()}", request, reply)
+                                f"{reply[-1].why}", request, reply)
         if not listening:
             what = "TCP RST" if self.proto_name == "tcp" else "ICMP port unreachable"
             return self._result("refused", f"allowed, but nothing listens on {self.dst.name}:"

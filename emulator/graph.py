@@ -119,7 +119,8 @@ def _addresses(src: Instance | InternetHost, dst: Instance, version: int) -> tup
 def flows(topology: Topology) -> list[Flow]:
     """Every (node, instance) pair with something allowed both ways out of src and into dst."""
     out = []
-    for src in (*topology.internet, *topology.instances):
+    sources: tuple[Instance | InternetHost, ...] = (*topology.internet, *topology.instances)
+    for src in sources:
         for dst in topology.instances:
             if dst is src:
                 continue
@@ -135,7 +136,7 @@ def flows(topology: Topology) -> list[Flow]:
             if labels:
                 v4, v6 = labels.get(4), labels.get(6)
                 label = v4 if v6 is None or v6 == v4 else f"IPv6: {v6}" if v4 is None else f"{v4} | IPv6: {v6}"
-                out.append(Flow(src.name, dst.name, label))  # type: ignore[arg-type]
+                out.append(Flow(src.name, dst.name, label or ""))
     return out
 
 
@@ -186,7 +187,8 @@ def _mermaid_text(lines: list[str]) -> str:
 
 def to_mermaid(topology: Topology) -> str:
     """A Mermaid flowchart (GitHub renders it in Markdown)."""
-    ids = {n.name: f"n{k}" for k, n in enumerate((*topology.internet, *topology.instances))}
+    nodes: tuple[Instance | InternetHost, ...] = (*topology.internet, *topology.instances)
+    ids = {n.name: f"n{k}" for k, n in enumerate(nodes)}
     out = ["flowchart LR"]
     if topology.internet:
         out.append('  subgraph internet["internet"]')

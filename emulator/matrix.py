@@ -56,7 +56,7 @@ def listening(inst: Instance, proto: str, port: int) -> bool | None:
 def predict(topology: Topology, ports: Iterable[int], proto: str = "tcp") -> list[Cell]:
     ports = (0,) if proto == "icmp" else tuple(ports)
     cells = []
-    for src in (*topology.instances, *topology.internet):
+    for src in topology.nodes:
         for dst in topology.instances:
             if src.name == dst.name:
                 continue
@@ -74,7 +74,7 @@ def mismatches(cells: Iterable[Cell]) -> list[Cell]:
 def parse_expected(data: object, source: str) -> dict[tuple[str, str, int], str]:
     """--expect: a mapping {"src -> dst:port": outcome} or a list of {src, dst, port, outcome}."""
     valid = {"open", "refused", "timeout", "reply"}
-    entries: list[tuple[str, object, object, object]] = []
+    entries: list[tuple[str, object, tuple[object, object], object]] = []
     if isinstance(data, Mapping):
         for key, outcome in data.items():
             src, sep, rest = str(key).partition("->")
@@ -90,14 +90,14 @@ def parse_expected(data: object, source: str) -> dict[tuple[str, str, int], str]
     else:
         raise MatrixError(f"{source}: expected a mapping 'src -> dst:port: outcome' or a list of cells")
     expected: dict[tuple[str, str, int], str] = {}
-    for where, src, (dst, port), outcome in entries:
+    for where, source_node, (dst_node, given_port), outcome in entries:
         try:
-            number = int(port)  # type: ignore[arg-type]
+            number = int(str(given_port))
         except (TypeError, ValueError):
-            raise MatrixError(f"{source}: {where}: port {port!r} is not a number") from None
+            raise MatrixError(f"{source}: {where}: port {given_port!r} is not a number") from None
         if outcome not in valid:
             raise MatrixError(f"{source}: {where}: outcome {outcome!r}; use one of {', '.join(sorted(valid))}")
-        expected[(str(src), str(dst), number)] = str(outcome)
+        expected[(str(source_node), str(dst_node), number)] = str(outcome)
     return expected
 
 

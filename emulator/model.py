@@ -6,12 +6,11 @@ Addresses are `ipaddress` objects; SG references are resolved to SG ids.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
-from typing import Union
 
-IPAddress = Union[IPv4Address, IPv6Address]
-IPNetwork = Union[IPv4Network, IPv6Network]
+IPAddress = IPv4Address | IPv6Address
+IPNetwork = IPv4Network | IPv6Network
 
 # IANA protocol numbers the emulator names; any 0-255 is valid in a rule.
 PROTO_ALL = -1
@@ -32,7 +31,7 @@ def protocol_name(number: int) -> str:
     return str(number)
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     """Seen from the instance: INGRESS enters it, EGRESS leaves it."""
 
     INGRESS = "ingress"

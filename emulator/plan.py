@@ -190,9 +190,9 @@ def _views(topology: Topology) -> Views:
     """Inside the VPC, instances are their private addresses and internet hosts their own;
     from the internet, instances are their public IPv4 and their (globally routed) IPv6."""
     views: list[tuple[str, str, int, str]] = []
-    for src in (*topology.instances, *topology.internet):
+    for src in topology.nodes:
         inside = isinstance(src, Instance)
-        for dst in (*topology.instances, *topology.internet):
+        for dst in topology.nodes:
             if isinstance(dst, Instance):
                 v4 = dst.private_ip if inside else dst.public_ip
                 v6 = dst.ipv6
@@ -309,7 +309,8 @@ def _offload_rules() -> dict[str, list[str]]:
     return {"PREROUTING": [f"-A PREROUTING -i {ENI_PREFIX}+ {fast}"],
             "POSTROUTING": [f"-A POSTROUTING -o {ENI_PREFIX}+ {fast}"],
             "FORWARD": [f"-A FORWARD -m mark --mark {offload}/{offload} -j CONNMARK --set-xmark {offload}/{offload}",
-                        f"-A FORWARD -m mark --mark {pullback}/{pullback} -j CONNMARK --set-xmark {pullback}/{pullback}"]}
+                        f"-A FORWARD -m mark --mark {pullback}/{pullback} "
+                        f"-j CONNMARK --set-xmark {pullback}/{pullback}"]}
 
 
 def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -> tuple[Ruleset, ...]:

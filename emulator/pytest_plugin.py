@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, cast
 
 import pytest
 
@@ -32,8 +32,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("sgemu_scope", "scope of the sg_lab fixture", default="function")
 
 
-def _scope(fixture_name: str, config: pytest.Config) -> str:
-    return config.getoption("--sgemu-scope") or config.getini("sgemu_scope") or "function"
+Scope = Literal["session", "package", "module", "class", "function"]
+
+
+def _scope(fixture_name: str, config: pytest.Config) -> Scope:
+    return cast(Scope, config.getoption("--sgemu-scope") or config.getini("sgemu_scope") or "function")
 
 
 def _down(lab: SgLab) -> None:

@@ -294,15 +294,22 @@ def table(summary: dict):
                                     str(s["queue_drops_udp_flood_no_offload"])))
     row("new connections/s", (f"{s['cps_plain']:.0f}", f"{s['cps_offload']:.0f}", f"{s['cps_no_offload']:.0f}"))
     row("  ratio to (a)", ("1", f"{s['cps_ratio']:.3f}", f"{s['cps_ratio_no_offload']:.3f}"), "cps_ratio")
-    row("TCP round trip, us", (f"{s['rtt_us_plain']:.1f}", f"{s['rtt_us_offload']:.1f}", f"{s['rtt_us_no_offload']:.1f}"))
+    row("TCP round trip, us",
+        (f"{s['rtt_us_plain']:.1f}", f"{s['rtt_us_offload']:.1f}", f"{s['rtt_us_no_offload']:.1f}"))
     row("  added, us (offload)", ("", f"{s['rtt_added_us_offload']:.1f}", ""), "rtt_added_us_offload")
     row("  added, us (no offload)", ("", "", f"{s['rtt_added_us_no_offload']:.1f}"), "rtt_added_us_no_offload")
     for count in FLEET_SIZES:
-        row(f"lab of {count}: up / down, s", ("", f"{s[f'up_seconds_{count}']:.1f} / {s[f'down_seconds_{count}']:.1f}", ""),
+        times = f"{s[f'up_seconds_{count}']:.1f} / {s[f'down_seconds_{count}']:.1f}"
+        row(f"lab of {count}: up / down, s", ("", times, ""),
             "up_seconds_100" if count == 100 else None)
-    row("engine RSS with 100k flows, MB", ("", f"{s['mem_mb_100k_flows']:.1f} (+{s['mem_added_mb_100k_flows']:.1f})", ""),
+    rss = f"{s['mem_mb_100k_flows']:.1f} (+{s['mem_added_mb_100k_flows']:.1f})"
+    row("engine RSS with 100k flows, MB", ("", rss, ""),
         "mem_mb_100k_flows")
     return out
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,8 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
     args = parser.parse_args(argv)
-    progress = (lambda message: print(f"bench: {message}", file=sys.stderr, flush=True))
-    summary = measure(args.seconds, args.rounds, progress)
+    summary = measure(args.seconds, args.rounds, _progress)
     if args.json:
         print(json.dumps(summary))
     else:

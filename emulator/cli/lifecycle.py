@@ -72,7 +72,8 @@ def status(name: str | None, as_json: bool) -> None:
     from emulator.lab import lifecycle
     running = lifecycle.running_labs()
     if name is not None and name not in running:      # an answer, not a failure (CONTRACT: exit 0)
-        err_console.print(f"no lab named {name!r} is running" + (f" (running: {', '.join(running)})" if running else ""))
+        others = f" (running: {', '.join(running)})" if running else ""
+        err_console.print(f"no lab named {name!r} is running{others}")
         running = []
     statuses = [lifecycle.status(one) for one in ([name] if name in running else running)]
     if as_json:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -86,10 +87,10 @@ def graph(file: str, output: str | None, fmt: str | None) -> None:
         else:
             Path(output).write_text(text, encoding="utf-8")
         return
-    from emulator.render.graphviz import render
-    picture = render(drawing.to_dot(topology), fmt)
+    from emulator.render.graphviz import render as draw
+    picture = draw(drawing.to_dot(topology), fmt)
     if output is None:
-        click.get_binary_stream("stdout").write(picture)
+        sys.stdout.buffer.write(picture)
     else:
         Path(output).write_bytes(picture)
         err_console.print(f"wrote {output}")

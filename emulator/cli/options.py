@@ -43,7 +43,7 @@ def live(name: str | None) -> str:
     return resolve_lab(name)
 
 
-def ask(lab_name: str, op: str, **args: object) -> Any:
+def ask(lab_name: str, op: str, **args: Any) -> Any:
     """One request to the lab's engine; the result is the operation's JSON."""
     from emulator.control.client import request
     return request(lab_name, op, **args)

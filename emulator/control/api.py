@@ -29,6 +29,7 @@ from emulator.model import (
     PROTO_UDP,
     ConntrackTimeouts,
     Direction,
+    Rule,
     Topology,
     protocol_name,
 )
@@ -169,7 +170,8 @@ class LabApi:
     def _rules(self, sg: str, direction: Direction, permissions: list[dict]) -> tuple[list, list[str]]:
         group = self._state.group(sg)
         refs = {ref: g.id for g in self._topology.security_groups for ref in (g.name, g.id)}
-        rules, warnings = [], []
+        rules: list[Rule] = []
+        warnings: list[str] = []
         for fields in permissions:
             ref = fields.get("group")
             if isinstance(ref, str):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from emulator.control.protocol import encode, not_running, request_message, result_of
 from emulator.errors import LabError, PermissionRequired
@@ -10,7 +11,7 @@ from emulator.paths import paths
 CLIENT_TIMEOUT = 30.0
 
 
-def request(lab: str, op: str, timeout: float = CLIENT_TIMEOUT, **args: object) -> object:
+def request(lab: str, op: str, timeout: float = CLIENT_TIMEOUT, **args: Any) -> Any:
     """Ask the lab's engine; returns the result or raises AwsApiError (refused) or LabError."""
     lab_paths = paths(lab)
     try:

@@ -13,6 +13,7 @@ import json
 import logging
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 from emulator.errors import AwsApiError, EmulatorError, LabError
 
@@ -61,7 +62,7 @@ def answer(line: bytes, handle: Handler) -> dict:
         return error_message("InternalError", f"the engine failed on {op!r}; see the engine log")
 
 
-def result_of(lab: str, data: bytes) -> object:
+def result_of(lab: str, data: bytes) -> Any:
     """A response's result, or the error it carries raised as AwsApiError."""
     if not data.endswith(b"\n"):
         raise not_running(lab)

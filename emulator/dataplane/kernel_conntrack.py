@@ -30,7 +30,7 @@ CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
 CTA_IP_V4_SRC, CTA_IP_V4_DST, CTA_IP_V6_SRC, CTA_IP_V6_DST = 1, 2, 3, 4
 CTA_PROTO_NUM, CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT = 1, 2, 3
 CTA_COUNTERS_PACKETS, CTA_COUNTERS_BYTES = 1, 2
-FAMILY_VERSION = {socket.AF_INET: 4, socket.AF_INET6: 6}
+FAMILY_VERSION: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 6}
 VERSION_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 RECV_BUFFER = 1 << 16
 DUMP_ABOVE = 256                           # offloaded flows beyond which one dump beats lookups
@@ -89,7 +89,10 @@ def _tuple(version: int, data: bytes | None) -> Wire | None:
     src_kind, dst_kind = (CTA_IP_V4_SRC, CTA_IP_V4_DST) if version == 4 else (CTA_IP_V6_SRC, CTA_IP_V6_DST)
     if src_kind not in ip or dst_kind not in ip or CTA_PROTO_NUM not in proto:
         return None
-    port = (lambda kind: _U16.unpack(proto[kind][:2])[0] if kind in proto else 0)
+
+    def port(kind: int) -> int:
+        return int(_U16.unpack(proto[kind][:2])[0]) if kind in proto else 0
+
     return (version, proto[CTA_PROTO_NUM][0], int.from_bytes(ip[src_kind], "big"), port(CTA_PROTO_SRC_PORT),
             int.from_bytes(ip[dst_kind], "big"), port(CTA_PROTO_DST_PORT))
 

@@ -90,7 +90,8 @@ class QueueServer:
         self._queues: list[NetfilterQueue] = []
         self._selector = selectors.DefaultSelector()
         # Private address -> the ENI that receives it (what a packet between instances reaches).
-        self._receivers = {(a.version, int(a)): (name, fw) for name, fw in firewalls.items()
+        self._receivers: dict[tuple[int, int], tuple[str, EniFirewall]] = {
+            (a.version, int(a)): (name, fw) for name, fw in firewalls.items()
                            for a in fw.instance.addresses}
         pyroute2_netns.pushns(plan.fabric.name)
         try:

@@ -1,8 +1,9 @@
 """EniFirewall: one ENI's stateful SG decision, packet by packet (sans-IO: time is an argument).
 
-Order of a decision: infrastructure traffic, the source/destination check, non-initial fragments, ICMP errors (never own an
-entry), then the flow's entry: tracked flows pass whatever the rules say now; untracked flows are
-re-checked against the current rules; a packet without an entry needs a rule and opens a flow.
+Order of a decision: infrastructure traffic, the source/destination check, non-initial fragments,
+ICMP errors (never own an entry), then the flow's entry: tracked flows pass whatever the rules say
+now; untracked flows are re-checked against the current rules; a packet without an entry needs a
+rule and opens a flow.
 """
 from __future__ import annotations
 

@@ -73,7 +73,8 @@ class Offloads:
     """The lab's offloaded flows, keyed by the tuple of the packet that offered them."""
 
     def __init__(self, topology: Topology, firewalls: dict[str, EniFirewall]):
-        self._enis = {(a.version, int(a)): firewalls[i.name] for i in topology.instances for a in i.addresses}
+        self._enis: dict[tuple[int, int], EniFirewall] = {
+            (a.version, int(a)): firewalls[i.name] for i in topology.instances for a in i.addresses}
         # Hairpin (to another instance's public IP) crosses NAT between the two ENIs: not offloaded.
         self._public = frozenset(int(i.public_ip) for i in topology.instances if i.public_ip is not None)
         self.flows: dict[Wire, OffloadedFlow] = {}

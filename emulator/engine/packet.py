@@ -105,7 +105,8 @@ class Packet:
             if self.proto == PROTO_TCP:
                 what += f" flags=0x{self.tcp_flags:02x}"
         elif self.icmp_type >= 0:
-            what = f"icmp{'v6' if self.proto == PROTO_ICMPV6 else ''} {self.icmp_type}/{self.icmp_code} id={self.icmp_id}"
+            kind = "icmpv6" if self.proto == PROTO_ICMPV6 else "icmp"
+            what = f"{kind} {self.icmp_type}/{self.icmp_code} id={self.icmp_id}"
         frag = f" frag@{self.fragment_offset}" if self.fragment_offset or self.more_fragments else ""
         inner = f" inner=[{self.inner!r}]" if self.inner is not None else ""
         return f"<Packet v{self.version} {self.src_ip} > {self.dst_ip} {what} len={self.length}{frag}{inner}>"

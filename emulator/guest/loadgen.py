@@ -14,6 +14,7 @@ import socket
 import statistics
 import sys
 import time
+from typing import cast
 
 WARMUP_ROUND_TRIPS = 200      # the first exchanges also carry the flow to the kernel fast path
 
@@ -45,7 +46,7 @@ def serve(port: int) -> None:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 selector.register(conn, selectors.EVENT_READ)
                 continue
-            conn = key.fileobj
+            conn = cast(socket.socket, key.fileobj)
             try:
                 data = conn.recv(65536)
             except BlockingIOError:

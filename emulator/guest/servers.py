@@ -187,7 +187,7 @@ async def open_upstream(upstream: Upstream) -> tuple[asyncio.StreamReader, async
     failure: OSError | None = None
     for *_, sockaddr in infos:
         try:
-            return await asyncio.open_connection(sockaddr[0], sockaddr[1])
+            return await asyncio.open_connection(str(sockaddr[0]), int(sockaddr[1]))
         except OSError as exc:
             failure = exc
     raise failure or OSError(f"{upstream.host} resolves to no address")

@@ -246,6 +246,8 @@ def engine_status(lab: str) -> EngineStatus:
 
 def _node_status(topology: Topology, plan: LabPlan, node: str) -> NodeStatus:
     found = topology.node(node)
+    if found is None:
+        raise LabError(f"lab {topology.name!r} has no node {node!r}")
     namespace = plan.namespace(node).name
     if isinstance(found, Instance):
         groups = tuple(topology.sg(g).name if topology.find_sg(g) else g for g in found.security_groups)

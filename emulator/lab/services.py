@@ -99,7 +99,7 @@ def _run(argv: list[str], what: str) -> None:
     try:
         subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     except FileNotFoundError:
-        raise LabError(f"{what}: {argv[0]} not found; install OpenSSH (openssh-client/openssh-server)")
+        raise LabError(f"{what}: {argv[0]} not found; install OpenSSH (openssh-client/openssh-server)") from None
     except subprocess.CalledProcessError as exc:
         raise LabError(f"{what} failed: {exc.stderr.strip() or exc}") from None
 
@@ -203,8 +203,7 @@ def start_services(lab: str, instance: Instance, ns: str, state_dir: Path,
             started.append(_spawn(ns, [sys.executable, "-m", "emulator.guest.servers",
                                        "--name", instance.name, "--spec", spec],
                                   "service server", served, logs / f"{instance.name}.log"))
-        for service in ssh:
-            started.append(_spawn_sshd(lab, instance, ns, state_dir, service, logs))
+        started += [_spawn_sshd(lab, instance, ns, state_dir, service, logs) for service in ssh]
         _wait_listening(lab, instance, ns, started)
     except BaseException:
         stop_services([s.process.pid for s in started])

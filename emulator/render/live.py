@@ -68,6 +68,10 @@ def matching_entries(tables: dict[str, list[dict]], proto: str, port: int,
             yield entry_line(eni, e)
 
 
+def _rate(counters: dict, previous: dict, key: str, seconds: float) -> float:
+    return (counters[key] - previous.get(key, 0)) / seconds if seconds > 0 else 0.0
+
+
 def watch_view(lab: str, now: dict, before: dict | None, seconds: float) -> Group:
     """Per-ENI accepts/drops with rates since the previous sample, and the latest drops."""
     table = Table(box=box.SIMPLE_HEAD, title_justify="left",
@@ -77,9 +81,9 @@ def watch_view(lab: str, now: dict, before: dict | None, seconds: float) -> Grou
     for eni, data in now["enis"].items():
         counters = data["counters"]
         previous = (before or {}).get("enis", {}).get(eni, {}).get("counters", counters)
-        rate = (lambda k: (counters[k] - previous.get(k, 0)) / seconds if seconds > 0 else 0.0)
-        table.add_row(eni, str(counters["accepted"]), f"{rate('accepted'):.1f}", str(counters["dropped"]),
-                      f"[red]{rate('dropped'):.1f}[/]" if rate("dropped") else "0.0", str(data["tracked"]),
+        accepted, dropped = (_rate(counters, previous, k, seconds) for k in ("accepted", "dropped"))
+        table.add_row(eni, str(counters["accepted"]), f"{accepted:.1f}", str(counters["dropped"]),
+                      f"[red]{dropped:.1f}[/]" if dropped else "0.0", str(data["tracked"]),
                       str(data["untracked"]), str(counters.get("conntrack_allowance_exceeded", 0)))
     drops = Text()
     for d in reversed(now["recent_drops"][-10:]):

@@ -14,7 +14,7 @@ def live_topology(lab: str) -> Topology:
 
 def live_entries(lab: str, topology: Topology, src: str, dst: str, proto: str, port: int) -> list[str]:
     """The connection-table lines of SRC's and DST's ENIs that belong to flows between the two."""
-    nodes = {n: topology.node(n) for n in (src, dst)}
+    nodes = {n: node for n in (src, dst) if (node := topology.node(n)) is not None}
     addresses = {n: {str(a) for a in (*node.addresses, getattr(node, "public_ip", None)) if a is not None}
                  for n, node in nodes.items()}
     lines: list[str] = []

@@ -1,7 +1,8 @@
 """Reading IP addresses and CIDRs from YAML, and AWS's reserved-address rules."""
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from typing import Literal, overload
 
 from ..model import IPAddress, IPNetwork
 from .fields import describe
@@ -45,7 +46,11 @@ def _no_host_bits(text: str) -> bool:
     return True
 
 
-def strict_network(p: Problems, value: object, path: str, family: int) -> IPNetwork | None:
+@overload
+def strict_network(p: Problems, value: object, path: str, family: Literal[4]) -> IPv4Network | None: ...
+@overload
+def strict_network(p: Problems, value: object, path: str, family: Literal[6]) -> IPv6Network | None: ...
+def strict_network(p: Problems, value: object, path: str, family: Literal[4, 6]) -> IPNetwork | None:
     """A CIDR that must be written canonically (a VPC or subnet block)."""
     read = network(p, value, path, family)
     if read is None:
@@ -57,7 +62,11 @@ def strict_network(p: Problems, value: object, path: str, family: int) -> IPNetw
     return net
 
 
-def address(p: Problems, value: object, path: str, family: int) -> IPAddress | None:
+@overload
+def address(p: Problems, value: object, path: str, family: Literal[4]) -> IPv4Address | None: ...
+@overload
+def address(p: Problems, value: object, path: str, family: Literal[6]) -> IPv6Address | None: ...
+def address(p: Problems, value: object, path: str, family: Literal[4, 6]) -> IPAddress | None:
     allowed = f"write an IPv{family} address such as {EXAMPLE_ADDRESS[family]}"
     if not isinstance(value, str):
         p.error(path, f"expected an IPv{family} address, got {describe(value)}", allowed + " (quoted)")

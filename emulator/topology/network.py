@@ -42,7 +42,8 @@ def parse_vpc(p: Problems, value: object) -> Vpc | None:
                     "use a prefix of /64 or shorter (AWS gives VPCs a /56), e.g. fd00:10::/56")
             ipv6 = None
         elif ipv6 is not None and (special := _special(ipv6, SPECIAL_V6)):
-            p.error("vpc.ipv6_cidr", f"{ipv6} overlaps {special}", "use a ULA range such as fd00:10::/56 or a global one")
+            p.error("vpc.ipv6_cidr", f"{ipv6} overlaps {special}",
+                    "use a ULA range such as fd00:10::/56 or a global one")
             ipv6 = None
     if cidr is None or ("ipv6_cidr" in fields and ipv6 is None):
         return None

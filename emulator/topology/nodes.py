@@ -78,7 +78,8 @@ def parse_instances(p: Problems, value: object, vpc: Vpc | None, subnets: tuple[
             continue
         before = len(p.errors)
         name = registry.claim_name(p, fields["name"], key(path, "name")) if "name" in fields else None
-        subnet = _subnet(p, fields["subnet"], key(path, "subnet"), subnets, subnet_names) if "subnet" in fields else None
+        subnet = _subnet(p, fields["subnet"], key(path, "subnet"), subnets, subnet_names) \
+            if "subnet" in fields else None
         private_ip = _private_ip(p, fields, path, subnet, registry)
         ipv6 = _ipv6(p, fields, path, subnet, registry)
         public_ip = _public_ip(p, fields, path, vpc, registry)
@@ -126,7 +127,7 @@ def _private_ip(p: Problems, fields: dict[str, object], path: str, subnet: Subne
     elif addresses.subnet_reserved(subnet.cidr, addr):
         p.error(where, f"{addr} is reserved by AWS (the first four and the last address of a subnet)", usable)
     elif registry.claim_address(p, addr, where):
-        return addr  # type: ignore[return-value]
+        return addr
     return None
 
 
@@ -147,7 +148,7 @@ def _ipv6(p: Problems, fields: dict[str, object], path: str, subnet: Subnet | No
         p.error(where, f"{addr} is reserved by AWS (the first four and the last address of a subnet's /64)",
                 f"use an address from {block.network_address + 4} inside {block}")
     elif registry.claim_address(p, addr, where):
-        return addr  # type: ignore[return-value]
+        return addr
     return None
 
 
@@ -159,7 +160,7 @@ def _public_ip(p: Problems, fields: dict[str, object], path: str, vpc: Vpc | Non
     addr = addresses.address(p, fields["public_ip"], where, 4)
     if addr is None or not outside_vpc(p, addr, where, vpc):
         return None
-    return addr if registry.claim_address(p, addr, where) else None  # type: ignore[return-value]
+    return addr if registry.claim_address(p, addr, where) else None
 
 
 def outside_vpc(p: Problems, addr: IPAddress, path: str, vpc: Vpc | None) -> bool:
@@ -235,14 +236,17 @@ def parse_internet(p: Problems, value: object, vpc: Vpc | None, registry: Regist
         name = registry.claim_name(p, fields["name"], key(path, "name")) if "name" in fields else None
         if "ip" not in fields and "ipv6" not in fields:
             p.error(path, "has neither ip nor ipv6", "give ip (IPv4), ipv6, or both")
-        found: dict[str, IPAddress] = {}
-        for field_name, family in (("ip", 4), ("ipv6", 6)):
-            if field_name not in fields:
-                continue
-            where = key(path, field_name)
-            addr = addresses.address(p, fields[field_name], where, family)
-            if addr is not None and outside_vpc(p, addr, where, vpc) and registry.claim_address(p, addr, where):
-                found[field_name] = addr
+        ip = ipv6 = None
+        if "ip" in fields:
+            where = key(path, "ip")
+            ip = addresses.address(p, fields["ip"], where, 4)
+            ip = ip if ip is not None and outside_vpc(p, ip, where, vpc) and registry.claim_address(p, ip, where) \
+                else None
+        if "ipv6" in fields:
+            where = key(path, "ipv6")
+            ipv6 = addresses.address(p, fields["ipv6"], where, 6)
+            ipv6 = ipv6 if ipv6 is not None and outside_vpc(p, ipv6, where, vpc) \
+                and registry.claim_address(p, ipv6, where) else None
         if len(p.errors) == before and name is not None:
-            hosts.append(InternetHost(name, found.get("ip"), found.get("ipv6")))  # type: ignore[arg-type]
+            hosts.append(InternetHost(name, ip, ipv6))
     return tuple(hosts)

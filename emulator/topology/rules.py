@@ -51,7 +51,8 @@ def aws_text(p: Problems, value: object, path: str) -> str | None:
     if text is None:
         return None
     if len(text) > 255 or not AWS_TEXT.fullmatch(text):
-        what = f"is {len(text)} characters long" if len(text) > 255 else f"{describe(text)} has characters AWS does not allow"
+        what = f"is {len(text)} characters long" if len(text) > 255 \
+            else f"{describe(text)} has characters AWS does not allow"
         p.error(path, what, AWS_TEXT_ALLOWED)
         return None
     return text
@@ -155,7 +156,7 @@ def _peer(p: Problems, fields: dict[str, object], path: str, number: int | None,
         p.warn(where, f"'{str(fields['cidr']).strip()}' canonicalised to {net} (AWS stores the network address)")
     if isinstance(net, IPv6Network) and not ctx.dual_stack:
         p.warn(where, f"{net} is IPv6 but the VPC is IPv4-only: this rule can never match")
-    if (number, net.version) in ((PROTO_ICMP, 6), (PROTO_ICMPV6, 4)):
+    if number is not None and (number, net.version) in ((PROTO_ICMP, 6), (PROTO_ICMPV6, 4)):
         p.warn(where, f"protocol {protocol_name(number)} never carries IPv{net.version} traffic: "
                       "this rule can never match (icmp is IPv4, icmpv6 is IPv6)")
     return net, None

@@ -14,6 +14,6 @@ pytestmark = [pytest.mark.integration,
 def test_doctor_passes_and_names_the_front_end():
     done = subprocess.run([sys.executable, "-m", "emulator.cli", "doctor"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    line = next(l for l in done.stdout.splitlines() if "iptables front end" in l)
+    line = next(row for row in done.stdout.splitlines() if "iptables front end" in row)
     assert line.startswith("ok") and ("iptables-nft" in line or "iptables-legacy" in line)
-    assert not [l for l in done.stdout.splitlines() if l.startswith("FAIL")]
+    assert not [row for row in done.stdout.splitlines() if row.startswith("FAIL")]

@@ -49,13 +49,10 @@ def _topology(tmp_path: Path, name: str):
 # --- no root needed: what may reach a shell, ip and iptables -----------------------------------
 
 def _subprocess_calls() -> list[tuple[str, ast.Call]]:
-    calls = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                    isinstance(node.func.value, ast.Name) and node.func.value.id in ("subprocess", "os"):
-                calls.append((f"{path.relative_to(PACKAGE)}:{node.lineno}", node))
-    return calls
+    return [(f"{path.relative_to(PACKAGE)}:{node.lineno}", node)
+            for path in sorted(PACKAGE.rglob("*.py")) for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name) and node.func.value.id in ("subprocess", "os")]
 
 
 def test_no_shell_is_ever_used() -> None:

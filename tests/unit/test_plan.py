@@ -137,7 +137,7 @@ def test_hosts_files_show_private_addresses_inside_and_public_ones_outside() -> 
     assert "198.51.100.10\talb" not in inside
     outside = plan.namespace("you").hosts.splitlines()
     assert "198.51.100.10\talb" in outside and "fd00:10:0:1::10\talb" in outside
-    assert not any(line.endswith("\tapp") or line.endswith("\tdb") for line in outside)
+    assert not any(line.endswith(("\tapp", "\tdb")) for line in outside)
     assert plan.address("you", "alb") == "198.51.100.10"
     assert plan.address("app", "alb") == "10.0.1.10"
     assert plan.address("you", "alb", 6) == "fd00:10:0:1::10"

@@ -123,7 +123,7 @@ def test_r10_sixty_first_ipv4_rule_is_refused_but_ipv6_still_fits():
 
 def test_group_references_count_as_ipv4():
     s = state()
-    s.authorize("db", _v4(59) + [ingress("tcp", 1, group="app")])
+    s.authorize("db", [*_v4(59), ingress("tcp", 1, group="app")])
     assert code_of(lambda: s.authorize("db", [ingress("tcp", 2, group="web")])) == \
         "RulesPerSecurityGroupLimitExceeded"
 
