@@ -1,74 +1,120 @@
 """`sgemu import aws`: the unchanged JSON of `aws ec2 describe-security-groups` (or
-`describe-security-group-rules`), `describe-instances`, `describe-subnets` and `describe-vpcs`."""
+`describe-security-group-rules`), `describe-instances`, `describe-subnets` and `describe-vpcs`.
+
+Each file is recognised by its top-level key (as the CLI prints it), so any file may be given in any
+order; kinds listed in `not_carried.AWS_KINDS` are read only to name what is left out.
+
+What absent, null and empty mean (AWS prints every member it has; absent and null are the same):
+- GroupId, SubnetId, VpcId of a VPC, InstanceId, CidrIp/CidrIpv6 of a range, IpProtocol: required;
+  without them the item (group, permission, range, subnet, instance) is left out and named.
+- VpcId of a group absent: an EC2-Classic group (a network of its own, like another VPC), whose
+  outbound traffic is not filtered (AWS's default egress is carried). IpPermissions absent: no inbound rules. IpPermissionsEgress absent on a
+  VPC group: its outbound rules are unknown (reported; imported with none). [] always means none.
+- FromPort/ToPort absent: all ports (protocol -1 and numbers) or all ICMP types/codes; tcp/udp need them.
+- GroupName, Description, OwnerId, Name tag: optional; empty is the same as absent.
+"""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .build import ImportResult, build
 from .inventory import ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory
 from .json_source import JsonValue, read_json
+from .not_carried import AWS_KINDS
 
-SHAPE_SGS = "give the output of `aws ec2 describe-security-groups` or `describe-security-group-rules`"
 GONE_STATES = ("shutting-down", "terminated")
+CLASSIC = "EC2-Classic"        # the network of groups and instances without a VpcId
 
 
-def import_aws(security_groups: Iterable[str | os.PathLike], instances: str | os.PathLike | None = None,
+def import_aws(security_groups: Iterable[str | os.PathLike] = (), instances: str | os.PathLike | None = None,
                subnets: str | os.PathLike | None = None, vpcs: str | os.PathLike | None = None,
-               lab_name: str = "imported", vpc: str | None = None) -> ImportResult:
+               lab_name: str = "imported", vpc: str | None = None, strict: bool = False,
+               files: Iterable[str | os.PathLike] = ()) -> ImportResult:
     """A validated topology of one VPC from AWS CLI JSON files (rules of several files are merged)."""
-    inv = Inventory()
-    for path in security_groups:
-        read_security_groups(read_json(path), inv)
-    if vpcs is not None:
-        read_vpcs(read_json(vpcs), inv)
-    if subnets is not None:
-        read_subnets(read_json(subnets), inv)
-    if instances is not None:
-        read_instances(read_json(instances), inv)
+    inv = Inventory(strict=strict)
+    paths = [*security_groups, *(p for p in (vpcs, subnets, instances) if p is not None), *files]
+    docs = [read_json(p) for p in paths]
+    order = list(READERS)
+    for doc, key in sorted(((d, document_kind(d)) for d in docs), key=lambda dk: order.index(dk[1])
+                           if dk[1] in order else len(order)):
+        inv.sources.append(doc.source)
+        if key in READERS:
+            READERS[key](doc, inv)
+        else:
+            _not_carried(doc, key, inv)
     return build(inv, lab_name, vpc)
 
 
+def document_kind(doc: JsonValue) -> str:
+    """The top-level key that says which describe-* command printed the file."""
+    for key in (*READERS, *AWS_KINDS):
+        if doc.has(key):
+            return key
+    found = ", ".join(sorted(doc.value)) if isinstance(doc.value, dict) else "no object"
+    doc.fail(f"holds {found or 'an empty object'}, not the output of an `aws ec2 describe-*` command sgemu reads",
+             "give describe-security-groups (or describe-security-group-rules), describe-instances, "
+             "describe-subnets or describe-vpcs output")
+
+
+def _not_carried(doc: JsonValue, key: str, inv: Inventory) -> None:
+    what, id_field, why = AWS_KINDS[key]
+    for item in doc.items(key):
+        name = item.value.get(id_field) if isinstance(item.value, dict) else None
+        inv.skipped.append(f"{item.where}: {what} {name or ''}".rstrip() + f" not carried over: {why}")
+
+
 def read_security_groups(doc: JsonValue, inv: Inventory) -> None:
-    inv.sources.append(doc.source)
-    if doc.has("SecurityGroups"):
-        for g in doc.items("SecurityGroups"):
+    for g in doc.items("SecurityGroups"):
+        with inv.item("this security group"):
             _group(g, inv)
-    elif doc.has("SecurityGroupRules"):
-        for r in doc.items("SecurityGroupRules"):
-            _group_rule(r, inv)
-    else:
-        doc.fail("has neither SecurityGroups nor SecurityGroupRules", SHAPE_SGS)
 
 
 def _group(g: JsonValue, inv: Inventory) -> None:
-    group = inv.group(g.need_text("GroupId"), g.text("GroupName"), g.where,
-                      g.text("VpcId"))
+    vpc = g.text("VpcId") or CLASSIC
+    group = inv.group(g.need_text("GroupId"), g.text("GroupName") or None, g.where, vpc)
     group.has_rules, group.where = True, g.where
     group.description = g.text("Description", "") or ""
-    owner = g.text("OwnerId")
+    group.owner = g.text("OwnerId") or None
+    if vpc == CLASSIC and not g.items("IpPermissionsEgress"):
+        group.default_egress = True
+        inv.notes.append(f"{g.where}: {group.key} has no VpcId (EC2-Classic), where outbound traffic is not "
+                         "filtered: it gets AWS's default egress (all traffic out)")
+    elif not g.has("IpPermissionsEgress"):
+        inv.skipped.append(f"{g.where}: {group.key}: IpPermissionsEgress is absent (AWS prints it for every VPC "
+                           "group, [] when there are none): its egress rules are not known; imported with none")
     for field, direction, rules in (("IpPermissions", "ingress", group.ingress),
                                     ("IpPermissionsEgress", "egress", group.egress)):
         for permission in g.items(field):
-            rules.extend(_permission(permission, direction, owner, group.vpc))
+            with inv.item("this permission"):
+                rules.extend(_permission(permission, direction, group.owner, group.vpc, inv))
 
 
-def _permission(p: JsonValue, direction: str, owner: str | None, vpc: str | None) -> list[ImportedRule]:
+def _permission(p: JsonValue, direction: str, owner: str | None, vpc: str | None,
+                inv: Inventory) -> list[ImportedRule]:
     """One IpPermission: a rule per peer (IpRanges, Ipv6Ranges, UserIdGroupPairs, PrefixListIds)."""
-    base = dict(direction=direction, protocol=str(p.need("IpProtocol").value),
+    base = dict(direction=direction, protocol=_protocol(p.need("IpProtocol")),
                 from_port=p.integer("FromPort"), to_port=p.integer("ToPort"))
-    rules = []
+    rules: list[ImportedRule] = []
     for field, key in (("IpRanges", "CidrIp"), ("Ipv6Ranges", "CidrIpv6")):
         for peer in p.items(field):
-            rules.append(ImportedRule(**base, where=peer.where, cidr=peer.need_text(key),
-                                      description=peer.text("Description", "") or ""))
+            with inv.item("this range"):
+                rules.append(ImportedRule(**base, where=peer.where, cidr=peer.need_text(key),
+                                          description=peer.text("Description", "") or ""))
     for peer in p.items("PrefixListIds"):
-        rules.append(_prefix_list(base, peer, peer.text("PrefixListId") or "pl-?"))
+        with inv.item("this prefix list"):
+            rules.append(_prefix_list(base, peer, peer.need_text("PrefixListId")))
     for peer in p.items("UserIdGroupPairs"):
-        rules.append(_reference(base, peer, peer.need_text("GroupId"),
-                                peer.text("UserId"), owner, peer.text("VpcId"), vpc,
-                                peer.text("VpcPeeringConnectionId")))
+        with inv.item("this group pair"):
+            rules.append(_reference(base, peer, peer.need_text("GroupId"), peer.text("UserId") or None, owner,
+                                    peer.text("VpcId") or None, vpc, peer.text("VpcPeeringConnectionId") or None))
     return rules
+
+
+def _protocol(value: JsonValue) -> str:
+    if isinstance(value.value, bool) or not isinstance(value.value, (str, int)):
+        value.fail(f"expected a protocol, got {value.value!r}", "AWS prints tcp, udp, icmp, icmpv6, -1 or a number")
+    return str(value.value)
 
 
 def _prefix_list(base: dict, peer: JsonValue, prefix_list: str) -> ImportedRule:
@@ -93,53 +139,58 @@ def _reference(base: dict, peer: JsonValue, group: str, user: str | None, owner:
                         description=peer.text("Description", "") or "", not_carried=why)
 
 
+def read_group_rules(doc: JsonValue, inv: Inventory) -> None:
+    for r in doc.items("SecurityGroupRules"):
+        with inv.item("this rule"):
+            _group_rule(r, inv)
+
+
 def _group_rule(r: JsonValue, inv: Inventory) -> None:
     """One SecurityGroupRule (describe-security-group-rules): exactly one peer."""
-    group = inv.group(r.need_text("GroupId"), None, r.where)
-    group.has_rules = True
     egress = r.get("IsEgress")
     direction = "egress" if egress is not None and egress.value is True else "ingress"
-    base = dict(direction=direction, protocol=str(r.need("IpProtocol").value),
+    base = dict(direction=direction, protocol=_protocol(r.need("IpProtocol")),
                 from_port=r.integer("FromPort"), to_port=r.integer("ToPort"))
     description = r.text("Description", "") or ""
-    if r.has("CidrIpv4") or r.has("CidrIpv6"):
+    if r.text("CidrIpv4") or r.text("CidrIpv6"):
         rule = ImportedRule(**base, where=r.where, cidr=r.text("CidrIpv4") or r.text("CidrIpv6"),
                             description=description)
-    elif r.has("PrefixListId"):
-        rule = _prefix_list(base, r, r.text("PrefixListId") or "pl-?")
+    elif r.text("PrefixListId"):
+        rule = _prefix_list(base, r, r.need_text("PrefixListId"))
     elif r.has("ReferencedGroupInfo"):
         ref = r.need("ReferencedGroupInfo")
-        rule = _reference(base, ref, ref.need_text("GroupId"), ref.text("UserId"),
-                          r.text("GroupOwnerId"), ref.text("VpcId"), None, ref.text("VpcPeeringConnectionId"))
+        rule = _reference(base, ref, ref.need_text("GroupId"), ref.text("UserId") or None,
+                          r.text("GroupOwnerId") or None, ref.text("VpcId") or None, None,
+                          ref.text("VpcPeeringConnectionId") or None)
     else:
-        r.fail("has none of CidrIpv4, CidrIpv6, PrefixListId, ReferencedGroupInfo", SHAPE_SGS)
+        r.fail("has none of CidrIpv4, CidrIpv6, PrefixListId, ReferencedGroupInfo",
+               "AWS prints exactly one of them for every rule")
+    group = inv.group(r.need_text("GroupId"), None, r.where)
+    group.has_rules = True
+    group.owner = group.owner or r.text("GroupOwnerId") or None
     (group.egress if direction == "egress" else group.ingress).append(rule)
 
 
 def read_vpcs(doc: JsonValue, inv: Inventory) -> None:
-    inv.sources.append(doc.source)
-    if not doc.has("Vpcs"):
-        doc.fail("has no Vpcs", "give the output of `aws ec2 describe-vpcs`")
     for v in doc.items("Vpcs"):
-        key = v.need_text("VpcId")
-        primary = v.text("CidrBlock")
-        extra = tuple(c for a in v.items("CidrBlockAssociationSet")
-                      if _associated(a, "CidrBlockState") and (c := a.text("CidrBlock")) and c != primary)
-        ipv6 = next((a.text("Ipv6CidrBlock") for a in v.items("Ipv6CidrBlockAssociationSet")
-                     if _associated(a, "Ipv6CidrBlockState") and a.has("Ipv6CidrBlock")), None)
-        inv.vpcs[key] = ImportedVpc(key, primary, v.where, ipv6, extra)
+        with inv.item("this VPC"):
+            key = v.need_text("VpcId")
+            primary = v.text("CidrBlock") or None
+            extra = tuple(c for a in v.items("CidrBlockAssociationSet")
+                          if _associated(a, "CidrBlockState") and (c := a.text("CidrBlock")) and c != primary)
+            ipv6 = next((a.text("Ipv6CidrBlock") for a in v.items("Ipv6CidrBlockAssociationSet")
+                         if _associated(a, "Ipv6CidrBlockState") and a.text("Ipv6CidrBlock")), None)
+            inv.vpcs[key] = ImportedVpc(key, primary, v.where, ipv6, extra)
 
 
 def read_subnets(doc: JsonValue, inv: Inventory) -> None:
-    inv.sources.append(doc.source)
-    if not doc.has("Subnets"):
-        doc.fail("has no Subnets", "give the output of `aws ec2 describe-subnets`")
     for s in doc.items("Subnets"):
-        key = s.need_text("SubnetId")
-        ipv6 = next((a.text("Ipv6CidrBlock") for a in s.items("Ipv6CidrBlockAssociationSet")
-                     if _associated(a, "Ipv6CidrBlockState") and a.has("Ipv6CidrBlock")), None)
-        inv.subnets[key] = ImportedSubnet(key, s.where, s.text("VpcId"), s.need_text("CidrBlock"), ipv6,
-                                          s.tags().get("Name"))
+        with inv.item("this subnet"):
+            key = s.need_text("SubnetId")
+            ipv6 = next((a.text("Ipv6CidrBlock") for a in s.items("Ipv6CidrBlockAssociationSet")
+                         if _associated(a, "Ipv6CidrBlockState") and a.text("Ipv6CidrBlock")), None)
+            inv.subnets[key] = ImportedSubnet(key, s.where, s.text("VpcId") or None, s.text("CidrBlock") or None,
+                                              ipv6, s.tags().get("Name") or None)
 
 
 def _associated(association: JsonValue, state_field: str) -> bool:
@@ -148,17 +199,15 @@ def _associated(association: JsonValue, state_field: str) -> bool:
 
 
 def read_instances(doc: JsonValue, inv: Inventory) -> None:
-    inv.sources.append(doc.source)
-    if not doc.has("Reservations"):
-        doc.fail("has no Reservations", "give the output of `aws ec2 describe-instances`")
     for reservation in doc.items("Reservations"):
         for i in reservation.items("Instances"):
-            instance = _instance(i, inv)
-            if instance is not None:
-                inv.instances.append(instance)
+            with inv.item("this instance"):
+                instance = _instance(i, reservation, inv)
+                if instance is not None:
+                    inv.instances.append(instance)
 
 
-def _instance(i: JsonValue, inv: Inventory) -> ImportedInstance | None:
+def _instance(i: JsonValue, reservation: JsonValue, inv: Inventory) -> ImportedInstance | None:
     key = i.need_text("InstanceId")
     state = i.get("State")
     if state is not None and state.text("Name") in GONE_STATES:
@@ -170,7 +219,7 @@ def _instance(i: JsonValue, inv: Inventory) -> ImportedInstance | None:
         inv.skipped.append(f"{other.where}: instance {key}: secondary interface {other.text('NetworkInterfaceId')} "
                            "not carried over (a lab instance has one interface, the primary)")
     source = eni if eni is not None else i
-    private_ip = source.text("PrivateIpAddress") or i.text("PrivateIpAddress")
+    private_ip = source.text("PrivateIpAddress") or i.text("PrivateIpAddress") or None
     if eni is not None:
         for extra in eni.items("PrivateIpAddresses"):
             address = extra.text("PrivateIpAddress")
@@ -179,19 +228,28 @@ def _instance(i: JsonValue, inv: Inventory) -> ImportedInstance | None:
     association = eni.get("Association") if eni is not None else None
     public_ip = (association.text("PublicIp") if association is not None else None) or i.text("PublicIpAddress")
     ipv6s = [a.text("Ipv6Address") for a in (eni.items("Ipv6Addresses") if eni is not None else [])]
-    ipv6s = [a for a in ipv6s if a] or ([i.text("Ipv6Address")] if i.has("Ipv6Address") else [])
+    ipv6s = [a for a in ipv6s if a] or ([i.text("Ipv6Address")] if i.text("Ipv6Address") else [])
     for extra in ipv6s[1:]:
         inv.skipped.append(f"{eni.where if eni else i.where}: instance {key}: IPv6 address {extra} not carried "
                            "over (one IPv6 address per instance)")
-    groups = source.items("Groups") if eni is not None else i.items("SecurityGroups")
-    vpc = i.text("VpcId") or (eni.text("VpcId") if eni is not None else None)
-    keys = tuple(inv.group(g.need_text("GroupId"), g.text("GroupName"), g.where, vpc).key
+    # EC2-Classic instances list their groups only on the reservation.
+    groups = (source.items("Groups") if eni is not None else i.items("SecurityGroups")) or reservation.items("Groups")
+    vpc = i.text("VpcId") or (eni.text("VpcId") if eni is not None else None) or None
+    keys = tuple(inv.group(g.need_text("GroupId"), g.text("GroupName") or None, g.where, vpc).key
                  for g in groups)
-    return ImportedInstance(key, i.where, i.tags().get("Name"), vpc, source.text("SubnetId") or i.text("SubnetId"),
-                            private_ip, public_ip, ipv6s[0] if ipv6s else None, keys)
+    return ImportedInstance(key, i.where, i.tags().get("Name") or None, vpc,
+                            source.text("SubnetId") or i.text("SubnetId") or None,
+                            private_ip, public_ip or None, ipv6s[0] if ipv6s else None, keys)
 
 
 def _device_index(eni: JsonValue) -> int:
     attachment = eni.get("Attachment")
     index = attachment.integer("DeviceIndex") if attachment is not None else None
     return index if index is not None else 0
+
+
+# Top-level key -> reader, in reading order (groups before the instances that name them).
+READERS: dict[str, Callable[[JsonValue, Inventory], None]] = {
+    "SecurityGroups": read_security_groups, "SecurityGroupRules": read_group_rules, "Vpcs": read_vpcs,
+    "Subnets": read_subnets, "Reservations": read_instances,
+}

@@ -5,7 +5,13 @@ resource's address (aws_security_group.web). References between objects use thes
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from .json_source import ImportSourceError
+
+DEFAULT_VPC = "the region's default VPC"   # the VPC of a Terraform resource that names none
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,8 @@ class ImportedGroup:
     ingress: list[ImportedRule] = field(default_factory=list)
     egress: list[ImportedRule] = field(default_factory=list)
     has_rules: bool = True             # False: only seen attached to an instance, rules unknown
+    owner: str | None = None           # OwnerId: the account the input came from
+    default_egress: bool = False       # AWS's default egress applies (EC2-Classic: outbound is not filtered)
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,11 @@ class ImportedInstance:
 
 @dataclass
 class Inventory:
-    """Everything read from the inputs, plus what the reader already knows it cannot carry over."""
+    """Everything read from the inputs, plus what the reader already knows it cannot carry over.
+
+    `strict`: a bad item refuses the whole import (ImportSourceError); otherwise the item is left out
+    and named in `skipped`, and the rest is imported.
+    """
 
     sources: list[str] = field(default_factory=list)
     groups: dict[str, ImportedGroup] = field(default_factory=dict)
@@ -78,6 +90,7 @@ class Inventory:
     instances: list[ImportedInstance] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    strict: bool = False
 
     def group(self, key: str, name: str | None, where: str, vpc: str | None = None) -> ImportedGroup:
         """The group with that key, created (rules unknown) on first sight."""
@@ -88,3 +101,13 @@ class Inventory:
             found.name = found.name or name
             found.vpc = found.vpc or vpc
         return found
+
+    @contextmanager
+    def item(self, what: str) -> Iterator[None]:
+        """Reads one item: a bad one is left out and named (or, strict, refuses the import)."""
+        try:
+            yield
+        except ImportSourceError as exc:
+            if self.strict:
+                raise
+            self.skipped.append(f"{exc}: {what} not carried over")

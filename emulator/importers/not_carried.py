@@ -1,0 +1,45 @@
+"""Object kinds the importers recognise but do not carry into a lab, each with why.
+
+A reader for a new kind (NACLs, route tables, ...) replaces its entry here by registering itself in
+`aws.READERS` or `terraform.HANDLERS`; everything still listed is reported, object by object.
+"""
+from __future__ import annotations
+
+NO_NACLS = "a lab has no network ACLs: its subnets pass all traffic, only security groups filter"
+NO_ROUTES = "a lab routes every subnet to every other and to its internet hosts"
+NO_PREFIX_LISTS = "give each rule's CIDRs instead (rules that reference a prefix list are listed separately)"
+NO_ENIS = "a lab instance has one interface; give `describe-instances` output for the instances"
+NO_GATEWAYS = "a lab has no gateways beside its VPC router; traffic through them is not emulated"
+
+# describe-* output: top-level key -> (what one object is, its id field, why it is not carried)
+AWS_KINDS: dict[str, tuple[str, str, str]] = {
+    "NetworkAcls": ("network ACL", "NetworkAclId", NO_NACLS),
+    "RouteTables": ("route table", "RouteTableId", NO_ROUTES),
+    "NatGateways": ("NAT gateway", "NatGatewayId", NO_GATEWAYS),
+    "InternetGateways": ("internet gateway", "InternetGatewayId", NO_ROUTES),
+    "TransitGateways": ("transit gateway", "TransitGatewayId", NO_GATEWAYS),
+    "VpcEndpoints": ("VPC endpoint", "VpcEndpointId", NO_GATEWAYS),
+    "VpcPeeringConnections": ("VPC peering connection", "VpcPeeringConnectionId", "a lab is one VPC"),
+    "PrefixLists": ("prefix list", "PrefixListId", NO_PREFIX_LISTS),
+    "Entries": ("prefix list entry", "Cidr", NO_PREFIX_LISTS),
+    "NetworkInterfaces": ("network interface", "NetworkInterfaceId", NO_ENIS),
+}
+
+# Terraform resource types that change what traffic passes but that a lab does not model.
+TERRAFORM_TYPES: dict[str, str] = {
+    **dict.fromkeys(("aws_network_acl", "aws_network_acl_rule", "aws_default_network_acl",
+                     "aws_network_acl_association"), NO_NACLS),
+    **dict.fromkeys(("aws_route_table", "aws_route", "aws_default_route_table", "aws_route_table_association",
+                     "aws_main_route_table_association", "awscc_ec2_route_table",
+                     "awscc_ec2_subnet_route_table_association"), NO_ROUTES),
+    **dict.fromkeys(("aws_nat_gateway", "aws_vpc_endpoint", "aws_ec2_transit_gateway",
+                     "aws_ec2_transit_gateway_vpc_attachment", "aws_vpn_gateway", "aws_vpn_connection",
+                     "aws_customer_gateway", "aws_dx_gateway"), NO_GATEWAYS),
+    "aws_vpc_peering_connection": "a lab is one VPC",
+    **dict.fromkeys(("aws_ec2_managed_prefix_list", "aws_ec2_managed_prefix_list_entry"), NO_PREFIX_LISTS),
+    "aws_network_interface": NO_ENIS,
+    "aws_network_interface_sg_attachment": NO_ENIS,
+    # Security groups of other services (EC2-Classic era): not VPC security groups.
+    **dict.fromkeys(("aws_db_security_group", "aws_elasticache_security_group", "aws_redshift_security_group"),
+                    "a DB/ElastiCache/Redshift security group of EC2-Classic, not a VPC security group"),
+}
