@@ -14,7 +14,7 @@ from ..topology import Loaded, parse
 from ..topology.network import VPC_ID
 from ..topology.options import ACCOUNT_ID
 from ..topology.security_groups import SG_ID
-from .inventory import ImportedGroup, ImportedRule, Inventory
+from .inventory import DEFAULT_VPC, ImportedGroup, ImportedRule, Inventory
 from .json_source import ImportSourceError
 from .names import LAB_NAME_MAX, Names, node_name, sg_name, sg_text
 from .network import Blocks, subnet_blocks, vpc_blocks
@@ -62,6 +62,8 @@ class _Builder:
                                    *(s.vpc for s in self.inv.subnets.values()), *instance_vpcs) if v is not None)
         for v in self.inv.vpcs:
             seen.setdefault(v, 0)
+        if len(seen) > 1:     # the default VPC may be any of them: its objects join the one imported
+            seen.pop(DEFAULT_VPC, None)
         if choice is not None:
             if choice not in seen:
                 raise ImportSourceError(f"--vpc {choice}: not in the inputs; they hold: "
@@ -80,6 +82,9 @@ class _Builder:
 
     def _in_vpc(self, vpc: str | None, chosen: str | None, what: str, where: str) -> bool:
         if vpc is None or chosen is None or vpc == chosen:
+            return True
+        if vpc == DEFAULT_VPC:
+            self.note(f"{where}: {what} names no VPC, so it is in the region's default VPC: placed in {chosen}")
             return True
         self.skip(f"{where}: {what} is in {vpc}, not {chosen}: not carried over (a lab is one VPC; "
                   f"import that VPC with --vpc)")

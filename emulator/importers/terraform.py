@@ -1,288 +1,320 @@
-"""`sgemu import terraform`: `terraform show -json` of a plan (planned_values, resource_changes with
-after_unknown, configuration) or of a state (values.root_module, child_modules included).
+"""`sgemu import terraform`: `terraform show -json` (or `tofu show -json`) of a plan or of a state.
 
-Values a plan knows only after apply are explained. References between resources that are unknown
-in a plan (security_group_id = aws_security_group.web.id) are resolved through the configuration's
-expression references, following module input variables one level up at a time.
+One handler per resource type (`HANDLERS`, read in that order: VPCs and subnets, then groups, then
+the rules and instances naming them). Types in `not_carried.TERRAFORM_TYPES` and other resources that
+hold security groups (load balancers, databases, functions) are named in the report; the rest (IAM,
+S3, ...) have no say in what traffic passes and are counted in a note.
+
+Each attribute read follows `terraform_plan`'s rules; where the provider computes an attribute the
+configuration does not set, the default is the AWS provider's:
+- aws_security_group vpc_id: the region's default VPC. ingress/egress: none; Terraform removes the
+  allow-all egress rule AWS adds ("NOTE on Egress rules",
+  https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/security_group), so only
+  rule resources add to them. aws_default_security_group: Terraform removes all its rules and creates
+  the configured ones (…/docs/resources/default_security_group).
+- rule peers (cidr_blocks, source_security_group_id, self, ...): the ones not set are no peer.
+- aws_instance subnet_id: the default VPC's default subnet; private_ip: the next free address.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable
 from ipaddress import IPv4Network
 
 from .build import ImportResult, build
-from .inventory import ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory
-from .json_source import JsonValue, read_json
+from .inventory import DEFAULT_VPC, ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory
+from .json_source import ImportSourceError, JsonValue, read_json
+from .not_carried import TERRAFORM_TYPES
+from .terraform_plan import SHAPE, Plan, Resource, Unresolved
 
-SHAPE = "give the output of `terraform show -json PLANFILE` or `terraform show -json` (state)"
 PLACEHOLDER_PUBLIC = IPv4Network("198.51.100.128/25")
+SG_HOLDERS = ("security_groups", "vpc_security_group_ids", "security_group_ids")
 
 
-@dataclass
-class _Module:
-    """A module instance: its address prefix, its configuration, and how its caller set its variables."""
-
-    prefix: str                                     # "" or "module.net."
-    config: dict
-    parent: _Module | None = None
-    call: dict = field(default_factory=dict)        # the caller's module_calls.<name>.expressions
+def _prefix_list(p: str) -> str:
+    return (f"prefix list {p} needs its CIDRs: run `aws ec2 get-managed-prefix-list-entries --prefix-list-id {p}` "
+            "and add one rule per CIDR")
 
 
-@dataclass
-class _Resource:
-    address: str
-    type: str
-    values: JsonValue
-    unknown: dict
-    module: _Module
-
-    @property
-    def key(self) -> str:
-        known = self.values.value.get("id") if isinstance(self.values.value, dict) else None
-        return known if isinstance(known, str) and known else self.address
-
-    def expression(self, *path: str | int) -> object:
-        """The configuration expression of an attribute (path through nested blocks)."""
-        config = next((r for r in self.module.config.get("resources", [])
-                       if self.address.startswith(self.module.prefix + r.get("address", "\0"))), {})
-        node: object = config.get("expressions", {})
-        for step in path:
-            if isinstance(node, dict) and isinstance(step, str):
-                node = node.get(step)
-            elif isinstance(node, list) and isinstance(step, int) and step < len(node):
-                node = node[step]
-            else:
-                return None
-        return node
-
-    def is_unknown(self, *path: str | int) -> bool:
-        node: object = self.unknown
-        for step in path:
-            if node is True:
-                return True
-            if isinstance(node, dict) and isinstance(step, str):
-                node = node.get(step)
-            elif isinstance(node, list) and isinstance(step, int) and step < len(node):
-                node = node[step]
-            else:
-                return False
-        return node is True or (isinstance(node, list) and any(n is True for n in node))
-
-
-class _Reader:
-    def __init__(self, doc: JsonValue):
-        self.doc = doc
-        self.inv = Inventory(sources=[doc.source])
-        self.resources: list[_Resource] = []
+class Reader:
+    def __init__(self, doc: JsonValue, strict: bool = False):
+        self.plan = Plan(doc)
+        self.inv = Inventory(sources=[doc.source], strict=strict)
         self.publics = (str(a) for a in PLACEHOLDER_PUBLIC.hosts())
 
-    # --- resources of a plan or a state -------------------------------------------------------
+    # --- attribute values ---------------------------------------------------------------------
 
-    def collect(self) -> None:
-        config = self.doc.get("configuration")
-        root_config = config.value.get("root_module", {}) if config is not None and isinstance(config.value, dict) \
-            else {}
-        if self.doc.has("planned_values"):
-            unknown = {c.value.get("address"): (c.value.get("change") or {}).get("after_unknown") or {}
-                       for c in self.doc.items("resource_changes") if isinstance(c.value, dict)}
-            self._walk(self.doc.need("planned_values").need("root_module"), _Module("", root_config), unknown)
-        elif self.doc.has("values"):
-            self._walk(self.doc.need("values").need("root_module"), _Module("", root_config), {})
-        else:
-            self.doc.fail("has neither planned_values (a plan) nor values (a state)", SHAPE)
-
-    def _walk(self, module: JsonValue, context: _Module, unknown: dict) -> None:
-        for r in module.items("resources"):
-            if r.text("mode", "managed") != "managed":
-                continue
-            address = r.need_text("address")
-            self.resources.append(_Resource(address, r.need_text("type"), r.need("values"),
-                                            unknown.get(address, {}), context))
-        for child in module.items("child_modules"):
-            address = child.need_text("address")                      # module.net or module.net["a"]
-            name = address.rsplit("module.", 1)[-1].split("[")[0]
-            call = context.config.get("module_calls", {}).get(name, {})
-            self._walk(child, _Module(address + ".", call.get("module", {}), context, call.get("expressions", {})),
-                       unknown)
-
-    # --- references ---------------------------------------------------------------------------
-
-    def _targets(self, module: _Module, expression: object) -> list[str] | None:
-        """Keys of the resources an expression references (following var.X to the caller), or None."""
-        refs = expression.get("references") if isinstance(expression, dict) else None
-        if not refs:
+    def ref(self, res: Resource, attr: str, what: str) -> list[str] | None:
+        """An id-valued attribute (string or list) as keys: its value, else what its expression references;
+        None when it is not set (or unknown and left to the provider)."""
+        value = res.value(attr)
+        if value is not None:
+            return [value] if isinstance(value, str) else [str(v) for v in value]  # type: ignore[union-attr]
+        if not res.is_unknown(attr) or not res.configured(attr):
             return None
-        keys: list[str] = []
-        for ref in refs:
-            parts = ref.split(".")
-            if parts[0] == "var" and module.parent is not None:
-                keys += self._targets(module.parent, module.call.get(parts[1])) or []
-            elif len(parts) >= 2 and parts[0].startswith("aws_"):
-                base = f"{module.prefix}{parts[0]}.{parts[1]}"
-                keys += [r.key for r in self.resources if r.address == base or r.address.startswith(base + "[")]
-        return list(dict.fromkeys(keys)) or None
+        found = self.plan.targets(res.module, res.expression(attr))
+        if isinstance(found, list):
+            return [r.key for r in found]
+        fallback = [r.removesuffix(".id") for r in found.references] if isinstance(found, Unresolved) else []
+        self.inv.notes.append(f"{res.values.where}: {res.address}: {attr} ({what}) is known only after apply "
+                              f"and comes from {found or 'the configuration'}, which this document does not hold: "
+                              f"{'kept as ' + ', '.join(fallback) if fallback else 'left unset'}")
+        return fallback or None
 
-    def ref(self, res: _Resource, attr: str, what: str) -> list[str] | None:
-        """An id-valued attribute (string or list) as keys: its value, else what its expression references."""
-        value = res.values.value.get(attr)
-        if not res.is_unknown(attr) and value not in (None, "", []):
-            return [value] if isinstance(value, str) else [str(v) for v in value]
-        targets = self._targets(res.module, res.expression(attr))
-        if targets is None and (res.is_unknown(attr) or value not in (None, "", [])):
-            self.inv.skipped.append(f"{res.values.where}: {res.address}: {attr} ({what}) is known only after "
-                                    "apply and references no resource of this plan: not carried over")
-        return targets
-
-    def after_apply(self, res: _Resource, attr: str, consequence: str) -> None:
-        if res.is_unknown(attr):
-            self.inv.notes.append(f"{res.values.where}: {res.address}: {attr} is known only after apply; "
-                                  f"{consequence}")
-
-    # --- resource types -----------------------------------------------------------------------
-
-    def read(self) -> Inventory:
-        self.collect()
-        handlers = {"aws_vpc": self._vpc, "aws_subnet": self._subnet, "aws_security_group": self._group,
-                    "aws_security_group_rule": self._group_rule,
-                    "aws_vpc_security_group_ingress_rule": self._vpc_rule,
-                    "aws_vpc_security_group_egress_rule": self._vpc_rule, "aws_instance": self._instance}
-        for kind in handlers:                         # groups before the rules and instances naming them
-            for res in (r for r in self.resources if r.type == kind):
-                handlers[kind](res)
-        return self.inv
-
-    def _first(self, res: _Resource, attr: str, what: str) -> str | None:
+    def first(self, res: Resource, attr: str, what: str) -> str | None:
         keys = self.ref(res, attr, what)
         return keys[0] if keys else None
 
-    def _vpc(self, res: _Resource) -> None:
-        v = res.values
-        self.after_apply(res, "ipv6_cidr_block", "the lab's VPC gets no IPv6 block from it")
-        self.inv.vpcs[res.key] = ImportedVpc(res.key, v.text("cidr_block"), v.where, v.text("ipv6_cidr_block") or None)
-
-    def _subnet(self, res: _Resource) -> None:
-        v = res.values
-        self.after_apply(res, "ipv6_cidr_block", "the subnet stays IPv4-only in the lab")
-        tags = v.value.get("tags") or {}
-        self.inv.subnets[res.key] = ImportedSubnet(res.key, v.where, self._first(res, "vpc_id", "the VPC"),
-                                                   v.text("cidr_block"), v.text("ipv6_cidr_block") or None,
-                                                   tags.get("Name") if isinstance(tags, dict) else None)
-
-    def _group(self, res: _Resource) -> None:
-        v = res.values
-        name = v.text("name")
-        if name is None:
-            name = (v.text("name_prefix") or "").rstrip("-_") or res.address.rsplit(".", 1)[-1].split("[")[0]
-            self.after_apply(res, "name", f"the lab calls it {name}")
-        group = self.inv.group(res.key, name, v.where, self._first(res, "vpc_id", "the VPC"))
-        group.has_rules, group.where, group.description = True, v.where, v.text("description", "") or ""
-        for direction in ("ingress", "egress"):
-            if res.is_unknown(direction) and not v.items(direction):
-                self.inv.skipped.append(f"{v.where}: {res.address}: {direction} is known only after apply: "
-                                        "its rules are not carried over")
-            for index, block in enumerate(v.items(direction)):
-                (group.ingress if direction == "ingress" else group.egress).extend(
-                    self._legacy_rules(res, block, direction, res.key, (direction, index)))
-
-    def _legacy_rules(self, res: _Resource, block: JsonValue, direction: str, own: str,
-                      path: tuple[str | int, ...]) -> list[ImportedRule]:
-        """A rule in the aws_security_group / aws_security_group_rule shape: one per peer."""
-        base = dict(direction=direction, protocol=str(block.need("protocol").value),
-                    from_port=block.integer("from_port"), to_port=block.integer("to_port"),
-                    description=block.text("description", "") or "")
-        rules = [ImportedRule(**base, where=block.where, cidr=str(c))
-                 for field_name in ("cidr_blocks", "ipv6_cidr_blocks") for c in block.value.get(field_name) or []]
-        for field_name in ("cidr_blocks", "ipv6_cidr_blocks"):
-            if res.is_unknown(*path, field_name):
-                self.inv.skipped.append(f"{block.where}: {res.address}: {direction} {base['protocol']} "
-                                        f"{base['from_port']}: {field_name} is known only after apply: not carried "
-                                        "over (import the state after apply)")
-        rules += [ImportedRule(**base, where=block.where, group=str(p),
-                               not_carried=f"prefix list {p} needs its CIDRs: run `aws ec2 get-managed-prefix-list-"
-                                           f"entries --prefix-list-id {p}` and add one rule per CIDR")
-                  for p in block.value.get("prefix_list_ids") or []]
-        groups: list[str] = []
-        for attr in ("security_groups", "source_security_group_id"):
-            if attr not in block.value and not res.is_unknown(*path, attr):
+    def attribute_values(self, res: Resource, *path: str | int) -> list[str]:
+        """Values an unknown attribute takes from the attributes it references (cidr_blocks =
+        [aws_vpc.main.cidr_block]), where those are known."""
+        expression = res.expression(*path)
+        refs = expression.get("references", []) if isinstance(expression, dict) else []
+        out: list[str] = []
+        for ref in refs:
+            parts = ref.split(".")
+            size = 3 if parts[0] == "data" else 2
+            if len(parts) <= size or parts[0] in ("var", "module", "local", "each", "count"):
                 continue
-            value = block.value.get(attr)
-            known = [value] if isinstance(value, str) else list(value or [])
-            if res.is_unknown(*path, attr) or (not known and self._targets(res.module, res.expression(*path, attr))):
-                known = self._targets(res.module, res.expression(*path, attr)) or []
-                if not known:
-                    self.inv.skipped.append(f"{block.where}: {res.address}: {attr} is known only after apply and "
-                                            "references no resource of this plan: not carried over")
-            groups += known
-        if block.value.get("self") is True:
-            groups.append(own)
-        for g in groups:
-            cross = "/" in g
-            rules.append(ImportedRule(**base, where=block.where, group=g, not_carried=(
-                f"it references {g} of another account; a lab holds one account's VPC: allow its CIDRs instead"
-                if cross else None)))
-        return rules
+            for target in self.plan._matching(res.module, ".".join(parts[:size]),
+                                              "data" if parts[0] == "data" else "managed"):
+                found = target.value(parts[size])
+                out += [found] if isinstance(found, str) else [str(v) for v in found or []]  # type: ignore[union-attr]
+        return list(dict.fromkeys(out))
 
-    def _group_rule(self, res: _Resource) -> None:
-        owner = self._first(res, "security_group_id", "the security group")
-        if owner is None:
-            return
-        direction = res.values.need_text("type")
-        group = self.inv.group(owner, None, res.values.where)
-        rules = self._legacy_rules(res, res.values, direction, owner, ())
-        (group.ingress if direction == "ingress" else group.egress).extend(rules)
+    def vpc_of(self, res: Resource) -> str:
+        return self.first(res, "vpc_id", "its VPC") or DEFAULT_VPC
 
-    def _vpc_rule(self, res: _Resource) -> None:
-        v = res.values
-        owner = self._first(res, "security_group_id", "the security group")
-        if owner is None:
-            return
-        direction = "ingress" if res.type.endswith("ingress_rule") else "egress"
-        base = dict(direction=direction, protocol=str(v.need("ip_protocol").value), from_port=v.integer("from_port"),
-                    to_port=v.integer("to_port"), where=v.where, description=v.text("description", "") or "")
-        if v.text("cidr_ipv4") or v.text("cidr_ipv6"):
-            rule = ImportedRule(**base, cidr=v.text("cidr_ipv4") or v.text("cidr_ipv6"))
-        elif v.text("prefix_list_id"):
-            p = v.text("prefix_list_id")
-            rule = ImportedRule(**base, group=p, not_carried=f"prefix list {p} needs its CIDRs: run `aws ec2 "
-                                f"get-managed-prefix-list-entries --prefix-list-id {p}` and add one rule per CIDR")
-        else:
-            target = self._first(res, "referenced_security_group_id", "the referenced security group")
-            if target is None:
-                if not res.is_unknown("referenced_security_group_id"):
-                    v.fail("has none of cidr_ipv4, cidr_ipv6, prefix_list_id, referenced_security_group_id", SHAPE)
-                return
-            rule = ImportedRule(**base, group=target, not_carried=(
-                f"it references {target} of another account; allow its CIDRs instead" if "/" in target else None))
-        group = self.inv.group(owner, None, v.where)
-        (group.ingress if direction == "ingress" else group.egress).append(rule)
+    # --- the document -------------------------------------------------------------------------
 
-    def _instance(self, res: _Resource) -> None:
-        v = res.values
-        groups = self.ref(res, "vpc_security_group_ids", "its security groups") or []
-        by_name = {g.name: g.key for g in self.inv.groups.values()}
-        for name in v.value.get("security_groups") or []:  # names, as the default VPC allows
-            if by_name.get(name) not in groups:
-                groups.append(by_name.get(name, name))
-        for g in groups:
-            self.inv.group(g, None, v.where)
-        self.after_apply(res, "private_ip", "the lab assigns the next free address of its subnet")
-        public_ip = v.text("public_ip") or None
-        if public_ip is None and res.is_unknown("public_ip") and v.value.get("associate_public_ip_address") is True:
-            public_ip = next(self.publics)
-            self.inv.notes.append(f"{v.where}: {res.address}: public_ip is known only after apply; "
-                                  f"the lab gives it {public_ip}")
-        ipv6 = [str(a) for a in v.value.get("ipv6_addresses") or []]
-        if not ipv6 and res.is_unknown("ipv6_addresses") and (v.value.get("ipv6_address_count") or 0) > 0:
-            self.inv.notes.append(f"{v.where}: {res.address}: ipv6_addresses are known only after apply; "
-                                  "the instance has no IPv6 address in the lab")
-        tags = v.value.get("tags") or {}
-        self.inv.instances.append(ImportedInstance(
-            res.key, v.where, tags.get("Name") if isinstance(tags, dict) else None, None,
-            self._first(res, "subnet_id", "its subnet"), v.text("private_ip") or None, public_ip,
-            ipv6[0] if ipv6 else None, tuple(groups)))
+    def read(self) -> Inventory:
+        handled = [r for kind in HANDLERS for r in self.plan.resources if r.type == kind]
+        for res in handled:
+            with self.inv.item(res.address):
+                HANDLERS[res.type](self, res)
+        ignored: Counter[str] = Counter()
+        for res in self.plan.resources:
+            if res.type in HANDLERS or res.mode != "managed":
+                continue
+            if res.type in TERRAFORM_TYPES:
+                self.inv.skipped.append(f"{res.values.where}: {res.address} not carried over: "
+                                        f"{TERRAFORM_TYPES[res.type]}")
+            elif any(res.value(k) or res.is_unknown(k) and res.expression(k) is not None for k in SG_HOLDERS) or \
+                    _nested_groups(res):
+                self.inv.skipped.append(f"{res.values.where}: {res.address} has network interfaces in security "
+                                        "groups: not carried over (a lab's instances are EC2 instances; add an "
+                                        "instance in those groups to exercise their rules)")
+            else:
+                ignored[res.type] += 1
+        if ignored:
+            self.inv.notes.append(f"{sum(ignored.values())} resources without network interfaces or rules ignored: "
+                                  + ", ".join(f"{t} ({n})" for t, n in sorted(ignored.items())))
+        return self.inv
 
 
-def import_terraform(path: str | os.PathLike, lab_name: str = "imported", vpc: str | None = None) -> ImportResult:
+def _nested_groups(res: Resource) -> bool:
+    """vpc_config { security_group_ids }, network_configuration { security_groups } and the like."""
+    values = res.values.value if isinstance(res.values.value, dict) else {}
+    return any(isinstance(block, dict) and any(block.get(k) for k in SG_HOLDERS)
+               for nested in values.values() if isinstance(nested, list) for block in nested)
+
+
+# --- resource types ---------------------------------------------------------------------------
+
+def read_vpc(rd: Reader, res: Resource) -> None:
+    v = res.values
+    cidr = res.value("cidr_block")
+    if cidr is None and res.is_unknown("cidr_block"):
+        rd.inv.notes.append(f"{v.where}: {res.address}: cidr_block is known only after apply (IPAM): the lab's "
+                            "block comes from its subnets")
+    ipv6 = res.value("ipv6_cidr_block")
+    if ipv6 is None and res.is_unknown("ipv6_cidr_block") and res.value("assign_generated_ipv6_cidr_block"):
+        rd.inv.notes.append(f"{v.where}: {res.address}: ipv6_cidr_block is known only after apply (Amazon "
+                            "assigns it): the lab's VPC gets none from it")
+    rd.inv.vpcs[res.key] = ImportedVpc(res.key, _text(cidr), v.where, _text(ipv6))
+
+
+def read_subnet(rd: Reader, res: Resource) -> None:
+    v = res.values
+    if res.is_unknown("ipv6_cidr_block") and res.configured("ipv6_cidr_block"):
+        rd.inv.notes.append(f"{v.where}: {res.address}: ipv6_cidr_block is known only after apply: the subnet "
+                            "stays IPv4-only in the lab")
+    tags = res.value("tags")
+    rd.inv.subnets[res.key] = ImportedSubnet(res.key, v.where, rd.vpc_of(res), _text(res.value("cidr_block")),
+                                             _text(res.value("ipv6_cidr_block")),
+                                             _text(tags.get("Name")) if isinstance(tags, dict) else None)
+
+
+def read_group(rd: Reader, res: Resource) -> None:
+    v = res.values
+    default = res.type == "aws_default_security_group"
+    name = "default" if default else _text(res.value("name"))
+    if name is None:
+        name = (_text(res.value("name_prefix")) or "").rstrip("-_") or \
+            res.address.rsplit(".", 1)[-1].split("[")[0]
+        if res.is_unknown("name"):
+            rd.inv.notes.append(f"{v.where}: {res.address}: name is known only after apply; the lab calls it {name}")
+    group = rd.inv.group(res.key, name, v.where, rd.vpc_of(res))
+    group.has_rules, group.where, group.description = True, v.where, _text(res.value("description")) or ""
+    for direction in ("ingress", "egress"):
+        blocks = v.items(direction) if not res.is_unknown(direction) or isinstance(v.value.get(direction), list) \
+            else []
+        if res.is_unknown(direction) and not blocks and res.configured(direction):
+            rd.inv.skipped.append(f"{v.where}: {res.address}: its {direction} rules are known only after apply: "
+                                  "not carried over (import the state after apply)")
+        elif direction == "egress" and not blocks and not res.configured(direction):
+            rd.inv.notes.append(f"{v.where}: {res.address}: no egress blocks: Terraform removes AWS's default "
+                                "allow-all egress rule, so only egress rule resources allow traffic out")
+        for index, block in enumerate(blocks):
+            with rd.inv.item(f"this {direction} block"):
+                (group.ingress if direction == "ingress" else group.egress).extend(
+                    legacy_rules(rd, res, block, direction, res.key, (direction, index)))
+
+
+def legacy_rules(rd: Reader, res: Resource, block: JsonValue, direction: str, own: str,
+                 path: tuple[str | int, ...]) -> list[ImportedRule]:
+    """A rule in the aws_security_group / aws_security_group_rule shape: one per peer."""
+    base = dict(direction=direction, protocol=_protocol(block), from_port=block.integer("from_port"),
+                to_port=block.integer("to_port"), description=_text(block.value.get("description")) or "")
+    ports = "" if base["from_port"] is None else f" {base['from_port']}" if base["from_port"] == base["to_port"] \
+        else f" {base['from_port']}-{base['to_port']}"
+    shown = f"{res.address}: {direction} {base['protocol']}{ports}"
+    rules: list[ImportedRule] = []
+    for field_name in ("cidr_blocks", "ipv6_cidr_blocks"):
+        cidrs = [c for c in block.value.get(field_name) or [] if isinstance(c, str) and c]
+        if res.is_unknown(*path, field_name) and res.configured(*path, field_name):
+            resolved = rd.attribute_values(res, *path, field_name)
+            if resolved:
+                cidrs += resolved
+                rd.inv.notes.append(f"{block.where}: {shown}: {field_name} is known only after apply; taken from "
+                                    f"the attributes it references: {', '.join(resolved)}")
+            else:
+                rd.inv.skipped.append(f"{block.where}: {shown}: {field_name} is known only after apply: those "
+                                      "peers are not carried over (import the state after apply)")
+        rules += [ImportedRule(**base, where=block.where, cidr=c) for c in dict.fromkeys(cidrs)]
+    rules += [ImportedRule(**base, where=block.where, group=str(p), not_carried=_prefix_list(str(p)))
+              for p in block.value.get("prefix_list_ids") or [] if p]
+    if res.is_unknown(*path, "prefix_list_ids") and res.configured(*path, "prefix_list_ids"):
+        rd.inv.skipped.append(f"{block.where}: {shown}: prefix_list_ids is known only after apply: not carried over")
+    groups: list[str] = []
+    for attr in ("security_groups", "source_security_group_id"):
+        value = block.value.get(attr)
+        known = [value] if isinstance(value, str) and value else [str(g) for g in value or [] if g] \
+            if isinstance(value, list) else []
+        if not known and res.is_unknown(*path, attr) and res.configured(*path, attr):
+            found = rd.plan.targets(res.module, res.expression(*path, attr))
+            if isinstance(found, list):
+                known = [r.key for r in found]
+            else:
+                rd.inv.skipped.append(f"{block.where}: {shown}: {attr} is known only after apply and comes from "
+                                      f"{found or 'the configuration'}, which this document does not hold: that "
+                                      "peer is not carried over")
+        groups += known
+    if block.value.get("self") is True:
+        groups.append(own)
+    for g in dict.fromkeys(groups):
+        rules.append(ImportedRule(**base, where=block.where, group=g, not_carried=(
+            f"it references {g} of another account; a lab holds one account's VPC: allow its CIDRs instead"
+            if "/" in g else None)))
+    return rules
+
+
+def read_group_rule(rd: Reader, res: Resource) -> None:
+    owner = rd.first(res, "security_group_id", "its security group")
+    if owner is None:
+        res.values.fail("security_group_id is not set", "every aws_security_group_rule names its group")
+    direction = _text(res.value("type"))
+    if direction not in ("ingress", "egress"):
+        res.values.fail(f"type is {direction!r}", "aws_security_group_rule's type is ingress or egress")
+    group = rd.inv.group(owner, None, res.values.where)
+    rules = legacy_rules(rd, res, res.values, direction, owner, ())
+    (group.ingress if direction == "ingress" else group.egress).extend(rules)
+
+
+def read_vpc_rule(rd: Reader, res: Resource) -> None:
+    v = res.values
+    owner = rd.first(res, "security_group_id", "its security group")
+    if owner is None:
+        v.fail("security_group_id is not set", f"every {res.type} names its group")
+    direction = "ingress" if res.type.endswith("ingress_rule") else "egress"
+    base = dict(direction=direction, protocol=_protocol(v, "ip_protocol"), from_port=v.integer("from_port"),
+                to_port=v.integer("to_port"), where=v.where, description=_text(res.value("description")) or "")
+    cidr = _text(res.value("cidr_ipv4")) or _text(res.value("cidr_ipv6"))
+    prefix_list = _text(res.value("prefix_list_id"))
+    if cidr is not None:
+        rule = ImportedRule(**base, cidr=cidr)
+    elif prefix_list is not None:
+        rule = ImportedRule(**base, group=prefix_list, not_carried=_prefix_list(prefix_list))
+    else:
+        target = rd.first(res, "referenced_security_group_id", "the referenced security group")
+        if target is None:
+            unknown = [a for a in ("cidr_ipv4", "cidr_ipv6", "prefix_list_id") if res.is_unknown(a)
+                       and res.configured(a)]
+            if unknown:
+                v.fail(f"{', '.join(unknown)} is known only after apply", "import the state after apply")
+            v.fail("has none of cidr_ipv4, cidr_ipv6, prefix_list_id, referenced_security_group_id",
+                   f"every {res.type} has exactly one")
+        rule = ImportedRule(**base, group=target, not_carried=(
+            f"it references {target} of another account; allow its CIDRs instead" if "/" in target else None))
+    group = rd.inv.group(owner, None, v.where)
+    (group.ingress if direction == "ingress" else group.egress).append(rule)
+
+
+def read_instance(rd: Reader, res: Resource) -> None:
+    v = res.values
+    groups = rd.ref(res, "vpc_security_group_ids", "its security groups") or []
+    by_name = {g.name: g.key for g in rd.inv.groups.values()}
+    for name in rd.ref(res, "security_groups", "its security groups by name") or []:  # the default VPC's way
+        key = by_name.get(name, name)
+        if key not in groups:
+            groups.append(key)
+    for g in groups:
+        rd.inv.group(g, None, v.where)
+    if res.is_unknown("private_ip"):
+        rd.inv.notes.append(f"{v.where}: {res.address}: private_ip is known only after apply; the lab assigns the "
+                            "next free address of its subnet")
+    public_ip = _text(res.value("public_ip"))
+    if public_ip is None and res.is_unknown("public_ip") and res.value("associate_public_ip_address") is True:
+        public_ip = next(rd.publics)
+        rd.inv.notes.append(f"{v.where}: {res.address}: public_ip is known only after apply; "
+                            f"the lab gives it {public_ip}")
+    ipv6 = [str(a) for a in res.value("ipv6_addresses") or []]  # type: ignore[union-attr]
+    if not ipv6 and res.is_unknown("ipv6_addresses") and (res.value("ipv6_address_count") or 0) > 0:
+        rd.inv.notes.append(f"{v.where}: {res.address}: ipv6_addresses are known only after apply; "
+                            "the instance has no IPv6 address in the lab")
+    subnet = rd.first(res, "subnet_id", "its subnet")
+    tags = res.value("tags")
+    rd.inv.instances.append(ImportedInstance(
+        res.key, v.where, _text(tags.get("Name")) if isinstance(tags, dict) else None,
+        None if subnet is not None else DEFAULT_VPC, subnet, _text(res.value("private_ip")), public_ip,
+        ipv6[0] if ipv6 else None, tuple(groups)))
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _protocol(block: JsonValue, name: str = "protocol") -> str:
+    value = block.need(name).value
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        block.fail(f"{name} is {value!r}", "Terraform writes a protocol name or number")
+    return str(value)
+
+
+# Resource type -> handler, in reading order (groups before the rules and instances naming them).
+HANDLERS: dict[str, Callable[[Reader, Resource], None]] = {
+    "aws_vpc": read_vpc, "aws_subnet": read_subnet, "aws_security_group": read_group,
+    "aws_default_security_group": read_group, "aws_security_group_rule": read_group_rule,
+    "aws_vpc_security_group_ingress_rule": read_vpc_rule, "aws_vpc_security_group_egress_rule": read_vpc_rule,
+    "aws_instance": read_instance,
+}
+
+
+def import_terraform(path: str | os.PathLike, lab_name: str = "imported", vpc: str | None = None,
+                     strict: bool = False) -> ImportResult:
     """A validated topology of one VPC from `terraform show -json` (plan or state)."""
-    return build(_Reader(read_json(path)).read(), lab_name, vpc)
+    return build(Reader(read_json(path), strict).read(), lab_name, vpc)
+
+
+__all__ = ["ImportSourceError", "SHAPE", "import_terraform"]

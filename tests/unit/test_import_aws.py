@@ -193,10 +193,15 @@ def test_protocol_encodings(tmp_path, permission, expected):
     ({"IpProtocol": "gre", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}, "'gre' is not a protocol"),
 ])
 def test_malformed_input_names_file_and_json_path(tmp_path, permission, message):
-    path = write_json(tmp_path, "sgs.json", one_group([permission]))
-    with pytest.raises(ImportSourceError, match=None) as info:
-        import_aws([path])
+    path = write_json(tmp_path, "sgs.json", one_group([permission, {
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]))
+    with pytest.raises(ImportSourceError) as info:
+        import_aws([path], strict=True)                     # all or nothing
     assert message in str(info.value)
+    result = import_aws([path])                             # default: the rest, the bad item named
+    assert permissions(result.loaded.topology, "web", Direction.INGRESS) == {"ingress tcp 22 from 10.0.0.0/8"}
+    [skipped] = result.skipped
+    assert message in skipped and skipped.endswith("not carried over")
 
 
 def test_not_json_and_wrong_shape(tmp_path):
@@ -204,19 +209,30 @@ def test_not_json_and_wrong_shape(tmp_path):
     bad.write_text('{"SecurityGroups": [')
     with pytest.raises(ImportSourceError, match=r"sgs.json:1:\d+: not valid JSON"):
         import_aws([bad])
-    with pytest.raises(ImportSourceError, match="sgs.json: has neither SecurityGroups nor SecurityGroupRules"):
-        import_aws([write_json(tmp_path, "sgs.json", {"Vpcs": []})])
-    with pytest.raises(ImportSourceError, match="instances.json: has no Reservations"):
-        import_aws([SGS], write_json(tmp_path, "instances.json", {"Subnets": []}))
+    with pytest.raises(ImportSourceError, match="sgs.json: holds Foo, not the output of an `aws ec2 describe-"):
+        import_aws([write_json(tmp_path, "sgs.json", {"Foo": []})])
+    with pytest.raises(ImportSourceError, match=r"sgs.json: SecurityGroups: expected a list, got an object"):
+        import_aws([write_json(tmp_path, "sgs.json", {"SecurityGroups": {}})])
 
 
-def test_several_vpcs_need_a_choice_and_the_rest_is_listed(tmp_path):
+def test_a_file_is_read_for_what_it_holds_whichever_option_names_it(tmp_path):
+    result = import_aws([SUBNETS], SGS)          # swapped: each file is recognised by its top-level key
+    assert {s.name for s in result.loaded.topology.subnets} >= {"private-a"}
+    assert result.loaded.topology.sg("alb-sg").id == "sg-0a1b2c3d4e5f60001"
+
+
+def test_several_vpcs_need_a_choice_in_strict_mode_and_the_rest_is_listed(tmp_path):
     data = one_group([])
     data["SecurityGroups"].append({**data["SecurityGroups"][0], "GroupId": "sg-0fffffffffffffff0",
                                    "GroupName": "other", "VpcId": "vpc-02"})
+    data["SecurityGroups"].append({**data["SecurityGroups"][0], "GroupId": "sg-0eeeeeeeeeeeeeee0",
+                                   "GroupName": "other2", "VpcId": "vpc-02"})
     path = write_json(tmp_path, "sgs.json", data)
     with pytest.raises(ImportSourceError, match="span 2 VPCs: .*choose one with --vpc"):
-        import_aws([path])
+        import_aws([path], strict=True)
+    largest = import_aws([path])                 # default: the VPC with the most objects, the rest listed
+    assert [g.name for g in largest.loaded.topology.security_groups] == ["default", "other", "other2"]
+    assert any("span 2 VPCs: vpc-02 (2 objects), vpc-01 (1 object); imported vpc-02" in n for n in largest.notes)
     result = import_aws([path], vpc="vpc-01")
     assert [g.name for g in result.loaded.topology.security_groups] == ["default", "web"]
     assert any("security group sg-0fffffffffffffff0 (other) is in vpc-02, not vpc-01" in s for s in result.skipped)

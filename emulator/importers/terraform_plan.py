@@ -1,0 +1,200 @@
+"""The resources of a `terraform show -json` document (a plan or a state; Terraform or OpenTofu), each
+with its values, which of them a plan knows only after apply, and its configuration expressions.
+
+What a value means, the same for every attribute an importer reads (`Resource.read`):
+- known (a value in `values`, `after_unknown` not true): that value; null, "" and [] mean "not set".
+- unknown and configured (`after_unknown` true, the configuration has an expression): the value comes
+  from the expression's references, resolved to the resources of this document (through module input
+  variables and module outputs, and data sources read at plan time); `Unresolved` when they name
+  nothing here.
+- unknown and not configured: the provider computes it (an id, AWS's default); each reader says what
+  that default is (e.g. the default VPC, no inline rules).
+- a resource without `values` (Terraform omits them when nothing is known): every attribute unknown.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .json_source import JsonValue
+
+SHAPE = "give the output of `terraform show -json PLANFILE` or `terraform show -json` (state)"
+_INDEX = re.compile(r"\[[^\]]*\]")
+
+
+@dataclass
+class Module:
+    """A module instance: its address prefix, its configuration, and how its caller set its variables."""
+
+    prefix: str                                     # "" or "module.net." or 'module.net["a"].'
+    config: dict
+    parent: Module | None = None
+    call: dict = field(default_factory=dict)        # the caller's module_calls.<name>.expressions
+
+
+@dataclass
+class Resource:
+    address: str
+    type: str
+    mode: str                                       # managed | data
+    values: JsonValue
+    unknown: object                                 # after_unknown (True: the whole resource)
+    module: Module
+
+    @property
+    def key(self) -> str:
+        known = self.values.value.get("id") if isinstance(self.values.value, dict) else None
+        return known if isinstance(known, str) and known else self.address
+
+    def config(self) -> dict | None:
+        """This resource's configuration block, None when the document has none for it."""
+        own = _INDEX.sub("", self.address[len(self.module.prefix):])
+        return next((r for r in self.module.config.get("resources", []) if r.get("address") == own), None)
+
+    def expression(self, *path: str | int) -> object:
+        """The configuration expression of an attribute (path through nested blocks), or None."""
+        config = self.config()
+        node: object = config.get("expressions", {}) if config is not None else None
+        for step in path:
+            if isinstance(node, dict) and isinstance(step, str):
+                node = node.get(step)
+            elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+                node = node[step]
+            else:
+                return None
+        return node
+
+    def configured(self, *path: str | int) -> bool:
+        """Whether the configuration sets this attribute; True when the document has no configuration
+        for the resource (an unknown value must then be assumed to matter)."""
+        return self.config() is None or self.expression(*path) is not None
+
+    def is_unknown(self, *path: str | int) -> bool:
+        node: object = self.unknown
+        for step in path:
+            if node is True:
+                return True
+            if isinstance(node, dict) and isinstance(step, str):
+                node = node.get(step)
+            elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+                node = node[step]
+            else:
+                return False
+        return node is True or (isinstance(node, list) and any(n is True for n in node))
+
+    def value(self, name: str) -> object:
+        """A top-level value as known now (None when unknown, null, absent or empty)."""
+        if self.is_unknown(name):
+            return None
+        found = self.values.value.get(name) if isinstance(self.values.value, dict) else None
+        return None if found in ("", [], {}) else found
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """An unknown value whose references name nothing in this document."""
+
+    references: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return ", ".join(self.references) or "an expression without references"
+
+
+class Plan:
+    """Every resource of a plan or state document, and the references between them."""
+
+    def __init__(self, doc: JsonValue):
+        self.doc = doc
+        self.resources: list[Resource] = []
+        config = doc.get("configuration")
+        root_config = config.value.get("root_module", {}) if config is not None and isinstance(config.value, dict) \
+            else {}
+        self.has_configuration = config is not None
+        if doc.has("planned_values"):
+            unknown = {c.value.get("address"): (c.value.get("change") or {}).get("after_unknown") or {}
+                       for c in doc.items("resource_changes") if isinstance(c.value, dict)}
+            self._walk(doc.need("planned_values").need("root_module"), Module("", root_config), unknown)
+            prior = doc.get("prior_state")
+            values = prior.get("values") if prior is not None else None
+            if values is not None and values.get("root_module") is not None:
+                self._walk(values.need("root_module"), Module("", root_config), {}, data_only=True)
+        elif doc.has("values"):
+            self._walk(doc.need("values").need("root_module"), Module("", root_config), {})
+        else:
+            doc.fail("has neither planned_values (a plan) nor values (a state)", SHAPE)
+
+    def _walk(self, module: JsonValue, context: Module, unknown: dict, data_only: bool = False) -> None:
+        for r in module.items("resources"):
+            mode = r.text("mode", "managed") or "managed"
+            if data_only and mode != "data":
+                continue
+            address = r.need_text("address")
+            if any(known.address == address for known in self.resources):
+                continue
+            values = r.get("values")
+            whole = values is None                       # Terraform omits values when nothing is known
+            self.resources.append(Resource(address, r.need_text("type"), mode,
+                                           values if values is not None else JsonValue({}, r.path, r.source),
+                                           True if whole else unknown.get(address, {}), context))
+        for child in module.items("child_modules"):
+            address = child.need_text("address")                      # module.net or module.net["a"]
+            name = _INDEX.sub("", address.rsplit("module.", 1)[-1])
+            call = context.config.get("module_calls", {}).get(name, {})
+            self._walk(child, Module(address + ".", call.get("module", {}), context, call.get("expressions", {})),
+                       unknown, data_only)
+
+    # --- references ---------------------------------------------------------------------------
+
+    def targets(self, module: Module, expression: object) -> list[Resource] | Unresolved | None:
+        """The resources an expression references (following variables and outputs), Unresolved when
+        it references only what this document does not hold, None when there is no expression."""
+        if not isinstance(expression, dict):
+            return None
+        refs = expression.get("references")
+        if not refs:
+            return Unresolved(()) if "constant_value" not in expression else None
+        found: list[Resource] = []
+        for ref in refs:
+            found += self._reference(module, ref)
+        unique = list({id(r): r for r in found}.values())
+        return unique if unique else Unresolved(tuple(r for r in refs if not _is_prefix(r, refs)))
+
+    def _reference(self, module: Module, ref: str) -> list[Resource]:
+        parts = ref.split(".")
+        if parts[0] == "var" and len(parts) > 1:
+            if module.parent is None:
+                return []
+            outer = self.targets(module.parent, module.call.get(parts[1]))
+            return outer if isinstance(outer, list) else []
+        if parts[0] == "module" and len(parts) > 2:
+            return self._output(module, parts[1], parts[2])
+        if parts[0] == "data" and len(parts) > 2:
+            return self._matching(module, "data." + parts[1] + "." + parts[2], "data")
+        if len(parts) >= 2 and "_" in parts[0] and parts[0] not in ("each", "count", "local", "path", "self"):
+            return self._matching(module, parts[0] + "." + parts[1], "managed")
+        return []
+
+    def _matching(self, module: Module, local: str, mode: str) -> list[Resource]:
+        base = module.prefix + local
+        return [r for r in self.resources if r.mode == mode and
+                (r.address == base or (r.address.startswith(base + "[") and "[" not in local))]
+
+    def _output(self, module: Module, call: str, output: str) -> list[Resource]:
+        """module.<call>.<output>: the output's expression inside every instance of that module call."""
+        name, bracket, key = call.partition("[")
+        config = module.config.get("module_calls", {}).get(name, {})
+        expression = config.get("module", {}).get("outputs", {}).get(output, {}).get("expression")
+        instance = re.compile(re.escape(module.prefix) + r"module\." + re.escape(name) + r"(\[[^\]]*\])?\.")
+        prefixes = dict.fromkeys(m.group(0) for r in self.resources if (m := instance.match(r.module.prefix))
+                                 and (not bracket or m.group(1) == "[" + key))
+        found: list[Resource] = []
+        for prefix in prefixes:
+            child = Module(prefix, config.get("module", {}), module, config.get("expressions", {}))
+            inner = self.targets(child, expression)
+            found += inner if isinstance(inner, list) else []
+        return found
+
+
+def _is_prefix(ref: str, refs: list[str]) -> bool:
+    """Terraform lists `aws_x.y.id` and `aws_x.y`; name the longer one only."""
+    return any(other != ref and other.startswith(ref + ".") for other in refs)
