@@ -8,8 +8,9 @@ What absent, null and empty mean (AWS prints every member it has; absent and nul
 - GroupId, SubnetId, VpcId of a VPC, InstanceId, CidrIp/CidrIpv6 of a range, IpProtocol: required;
   without them the item (group, permission, range, subnet, instance) is left out and named.
 - VpcId of a group absent: an EC2-Classic group (a network of its own, like another VPC), whose
-  outbound traffic is not filtered (AWS's default egress is carried). IpPermissions absent: no inbound rules. IpPermissionsEgress absent on a
-  VPC group: its outbound rules are unknown (reported; imported with none). [] always means none.
+  outbound traffic is not filtered (AWS's default egress is carried). IpPermissions absent: no inbound
+  rules. IpPermissionsEgress absent on a VPC group: its outbound rules are unknown (reported; imported
+  with none). [] always means none.
 - FromPort/ToPort absent: all ports (protocol -1 and numbers) or all ICMP types/codes; tcp/udp need them.
 - GroupName, Description, OwnerId, Name tag: optional; empty is the same as absent.
 """
@@ -19,7 +20,7 @@ import os
 from collections.abc import Callable, Iterable
 
 from .build import ImportResult, build
-from .inventory import ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory
+from .inventory import ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
 from .json_source import JsonValue, read_json
 from .not_carried import AWS_KINDS
 
@@ -93,13 +94,12 @@ def _group(g: JsonValue, inv: Inventory) -> None:
 def _permission(p: JsonValue, direction: str, owner: str | None, vpc: str | None,
                 inv: Inventory) -> list[ImportedRule]:
     """One IpPermission: a rule per peer (IpRanges, Ipv6Ranges, UserIdGroupPairs, PrefixListIds)."""
-    base = dict(direction=direction, protocol=_protocol(p.need("IpProtocol")),
-                from_port=p.integer("FromPort"), to_port=p.integer("ToPort"))
+    base = Permission(direction, _protocol(p.need("IpProtocol")), p.integer("FromPort"), p.integer("ToPort"))
     rules: list[ImportedRule] = []
     for field, key in (("IpRanges", "CidrIp"), ("Ipv6Ranges", "CidrIpv6")):
         for peer in p.items(field):
             with inv.item("this range"):
-                rules.append(ImportedRule(**base, where=peer.where, cidr=peer.need_text(key),
+                rules.append(ImportedRule(*base, where=peer.where, cidr=peer.need_text(key),
                                           description=peer.text("Description", "") or ""))
     for peer in p.items("PrefixListIds"):
         with inv.item("this prefix list"):
@@ -117,15 +117,15 @@ def _protocol(value: JsonValue) -> str:
     return str(value.value)
 
 
-def _prefix_list(base: dict, peer: JsonValue, prefix_list: str) -> ImportedRule:
-    return ImportedRule(**base, where=peer.where, group=prefix_list,
+def _prefix_list(base: Permission, peer: JsonValue, prefix_list: str) -> ImportedRule:
+    return ImportedRule(*base, where=peer.where, group=prefix_list,
                         description=peer.text("Description", "") or "",
                         not_carried=f"prefix list {prefix_list} needs its CIDRs: run `aws ec2 "
                                     f"get-managed-prefix-list-entries --prefix-list-id {prefix_list}` and add "
                                     "one rule per CIDR")
 
 
-def _reference(base: dict, peer: JsonValue, group: str, user: str | None, owner: str | None,
+def _reference(base: Permission, peer: JsonValue, group: str, user: str | None, owner: str | None,
                peer_vpc: str | None, vpc: str | None, peering: str | None) -> ImportedRule:
     why = None
     if user is not None and owner is not None and user != owner:
@@ -135,7 +135,7 @@ def _reference(base: dict, peer: JsonValue, group: str, user: str | None, owner:
         why = (f"it references {group} in peered VPC {peer_vpc or '?'} ({peering or 'peering'}); a lab is one "
                "VPC: allow the peer's CIDR instead")
     shown = f"{user}/{group}" if why and user and user != owner else group
-    return ImportedRule(**base, where=peer.where, group=shown if why else group,
+    return ImportedRule(*base, where=peer.where, group=shown if why else group,
                         description=peer.text("Description", "") or "", not_carried=why)
 
 
@@ -149,11 +149,10 @@ def _group_rule(r: JsonValue, inv: Inventory) -> None:
     """One SecurityGroupRule (describe-security-group-rules): exactly one peer."""
     egress = r.get("IsEgress")
     direction = "egress" if egress is not None and egress.value is True else "ingress"
-    base = dict(direction=direction, protocol=_protocol(r.need("IpProtocol")),
-                from_port=r.integer("FromPort"), to_port=r.integer("ToPort"))
+    base = Permission(direction, _protocol(r.need("IpProtocol")), r.integer("FromPort"), r.integer("ToPort"))
     description = r.text("Description", "") or ""
     if r.text("CidrIpv4") or r.text("CidrIpv6"):
-        rule = ImportedRule(**base, where=r.where, cidr=r.text("CidrIpv4") or r.text("CidrIpv6"),
+        rule = ImportedRule(*base, where=r.where, cidr=r.text("CidrIpv4") or r.text("CidrIpv6"),
                             description=description)
     elif r.text("PrefixListId"):
         rule = _prefix_list(base, r, r.need_text("PrefixListId"))
@@ -227,10 +226,10 @@ def _instance(i: JsonValue, reservation: JsonValue, inv: Inventory) -> ImportedI
                 inv.skipped.append(f"{extra.where}: instance {key}: secondary private IP {address} not carried over")
     association = eni.get("Association") if eni is not None else None
     public_ip = (association.text("PublicIp") if association is not None else None) or i.text("PublicIpAddress")
-    ipv6s = [a.text("Ipv6Address") for a in (eni.items("Ipv6Addresses") if eni is not None else [])]
-    ipv6s = [a for a in ipv6s if a] or ([i.text("Ipv6Address")] if i.text("Ipv6Address") else [])
-    for extra in ipv6s[1:]:
-        inv.skipped.append(f"{eni.where if eni else i.where}: instance {key}: IPv6 address {extra} not carried "
+    listed = [a.text("Ipv6Address") for a in (eni.items("Ipv6Addresses") if eni is not None else [])]
+    ipv6s = [a for a in listed if a] or [a for a in (i.text("Ipv6Address"),) if a]
+    for more in ipv6s[1:]:
+        inv.skipped.append(f"{eni.where if eni else i.where}: instance {key}: IPv6 address {more} not carried "
                            "over (one IPv6 address per instance)")
     # EC2-Classic instances list their groups only on the reservation.
     groups = (source.items("Groups") if eni is not None else i.items("SecurityGroups")) or reservation.items("Groups")

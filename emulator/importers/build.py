@@ -105,7 +105,7 @@ class _Builder:
             self.skip(f"{exc}: {what} not carried over")
             return None
         if r.cidr is None and r.group in sg_names:
-            out["group"] = sg_names[r.group]  # type: ignore[index]
+            out["group"] = sg_names[r.group]
         elif r.cidr is None:
             elsewhere = self.inv.groups.get(r.group or "")
             why = (f"{r.group} is in {elsewhere.vpc}, another VPC" if elsewhere is not None and elsewhere.vpc
@@ -130,7 +130,10 @@ class _Builder:
             out["description"] = sg_text(g.description)
             if out["description"] != g.description:
                 self.note(f"{g.where}: {name}: description characters the schema does not allow replaced by '-'")
-        if not g.has_rules:
+        if not g.has_rules and (g.ingress or g.egress):
+            self.skip(f"{g.where}: security group {g.key} ({name}) is not in the inputs, only rules added to it: "
+                      "its other rules are not carried over (add its describe-security-groups output)")
+        elif not g.has_rules:
             self.skip(f"{g.where}: security group {g.key} ({name}) is attached there but its rules are not in "
                       "the inputs: imported with no rules (add its describe-security-groups output)")
         for direction, rules in (("ingress", g.ingress), ("egress", g.egress)):

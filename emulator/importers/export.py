@@ -5,12 +5,13 @@ from emulator.ids import vpc_id_for
 
 from ..model import ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ALL, Rule, SecurityGroup, Topology, protocol_name
 
-OWNER_ID = "123456789012"              # AWS's documentation account id
 
 
-def describe_security_groups(topology: Topology, owner_id: str = OWNER_ID) -> dict:
-    """{"SecurityGroups": [...]} in the shape and field order the AWS CLI prints."""
+def describe_security_groups(topology: Topology, owner_id: str | None = None) -> dict:
+    """{"SecurityGroups": [...]} in the shape and field order the AWS CLI prints; OwnerId is the lab's
+    account (`options.account_id`, which an import sets from the input's OwnerId)."""
     vpc = topology.vpc.id or vpc_id_for(topology.name)
+    owner_id = owner_id or topology.options.account_id
     return {"SecurityGroups": [_group(g, owner_id, vpc) for g in topology.security_groups]}
 
 

@@ -8,10 +8,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .json_source import ImportSourceError
 
 DEFAULT_VPC = "the region's default VPC"   # the VPC of a Terraform resource that names none
+
+
+class Permission(NamedTuple):
+    """What the peers of one permission share: ImportedRule(*permission, where=..., cidr=...)."""
+
+    direction: str
+    protocol: str
+    from_port: int | None
+    to_port: int | None
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def subnet_blocks(inv: Inventory, subnets: list[ImportedSubnet], instances: list
             inv.notes.append(f"subnet {key}: {why} and its instances have no private IP: they are placed in "
                              "the lab's first subnet (give describe-subnets output, or import the state)")
             continue
-        guess = cover(ips)  # type: ignore[arg-type]
+        guess = cover(ips)
         guess = guess.supernet(new_prefix=24) if guess.prefixlen > 24 else guess
         clash = next((k for k, b in blocks.items() if b[1].overlaps(guess)), None)
         if clash is not None:
@@ -81,6 +81,7 @@ def subnet_blocks(inv: Inventory, subnets: list[ImportedSubnet], instances: list
 
 def vpc_blocks(inv: Inventory, record: ImportedVpc | None, blocks: Blocks) -> tuple[IPv4Network, IPv6Network | None]:
     """The VPC's IPv4 and IPv6 blocks; subnets that cannot fit in one VPC block are left out of `blocks`."""
+    where = {s.key: s.where for s in inv.subnets.values()}
     cidr: IPv4Network | None = None
     if record is not None and record.cidr is not None:
         with inv.item(f"the block of {record.key}"):
@@ -99,11 +100,11 @@ def vpc_blocks(inv: Inventory, record: ImportedVpc | None, blocks: Blocks) -> tu
     assert cidr is not None
     wide = cover([cidr, *subnets]) if subnets else cidr
     if wide.prefixlen < 16:     # subnets of several blocks: keep those of the VPC's own block
-        for key, (name, v4, _) in list(blocks.items()):
+        for key, (_, v4, _) in list(blocks.items()):
             if not v4.subnet_of(cidr):
                 with inv.item(f"subnet {key}"):
-                    raise ImportSourceError(f"subnet {key} ({v4}) is outside {cidr}, and one VPC block holding "
-                                            f"both would be larger than a /16")
+                    raise ImportSourceError(f"{where.get(key, key)}: subnet {key} ({v4}) is outside {cidr}, and "
+                                            "one VPC block holding both would be larger than a /16")
                 del blocks[key]
         wide = cover([cidr, *(b[1] for b in blocks.values())])
     v6 = None
@@ -115,6 +116,7 @@ def vpc_blocks(inv: Inventory, record: ImportedVpc | None, blocks: Blocks) -> tu
         v6 = cover(subnets_v6)
     for key, (name, v4, sv6) in list(blocks.items()):
         if sv6 is not None and (v6 is None or not sv6.subnet_of(v6)):  # type: ignore[arg-type]
-            inv.skipped.append(f"subnet {key}: IPv6 block {sv6} is outside the VPC's IPv6 block: not carried over")
+            inv.skipped.append(f"{where.get(key, key)}: subnet {key}: IPv6 block {sv6} is outside the VPC's IPv6 "
+                               "block: not carried over")
             blocks[key] = (name, v4, None)
     return wide, v6  # type: ignore[return-value]

@@ -51,7 +51,7 @@ class Placement:
             self._public_ip(i, name, out)
         if i.ipv6 is not None:
             self._ipv6(i, name, v6, out)
-        groups = []
+        groups: list[str] = []
         for key in i.groups:
             if key not in self.sg_names:
                 where = self.inv.groups[key].vpc if key in self.inv.groups else None

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Network
 
 from .build import ImportResult, build
-from .inventory import DEFAULT_VPC, ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory
+from .inventory import DEFAULT_VPC, ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
 from .json_source import ImportSourceError, JsonValue, read_json
 from .not_carried import TERRAFORM_TYPES
 from .terraform_plan import SHAPE, Plan, Resource, Unresolved
@@ -50,7 +50,7 @@ class Reader:
         None when it is not set (or unknown and left to the provider)."""
         value = res.value(attr)
         if value is not None:
-            return [value] if isinstance(value, str) else [str(v) for v in value]  # type: ignore[union-attr]
+            return _strings(value)
         if not res.is_unknown(attr) or not res.configured(attr):
             return None
         found = self.plan.targets(res.module, res.expression(attr))
@@ -80,7 +80,7 @@ class Reader:
             for target in self.plan._matching(res.module, ".".join(parts[:size]),
                                               "data" if parts[0] == "data" else "managed"):
                 found = target.value(parts[size])
-                out += [found] if isinstance(found, str) else [str(v) for v in found or []]  # type: ignore[union-attr]
+                out += _strings(found)
         return list(dict.fromkeys(out))
 
     def vpc_of(self, res: Resource) -> str:
@@ -100,7 +100,7 @@ class Reader:
             if res.type in TERRAFORM_TYPES:
                 self.inv.skipped.append(f"{res.values.where}: {res.address} not carried over: "
                                         f"{TERRAFORM_TYPES[res.type]}")
-            elif any(res.value(k) or res.is_unknown(k) and res.expression(k) is not None for k in SG_HOLDERS) or \
+            elif any(res.value(k) or (res.is_unknown(k) and res.expression(k) is not None) for k in SG_HOLDERS) or \
                     _nested_groups(res):
                 self.inv.skipped.append(f"{res.values.where}: {res.address} has network interfaces in security "
                                         "groups: not carried over (a lab's instances are EC2 instances; add an "
@@ -158,7 +158,7 @@ def read_group(rd: Reader, res: Resource) -> None:
     group = rd.inv.group(res.key, name, v.where, rd.vpc_of(res))
     group.has_rules, group.where, group.description = True, v.where, _text(res.value("description")) or ""
     for direction in ("ingress", "egress"):
-        blocks = v.items(direction) if not res.is_unknown(direction) or isinstance(v.value.get(direction), list) \
+        blocks = v.items(direction) if not res.is_unknown(direction) or isinstance(_members(v).get(direction), list) \
             else []
         if res.is_unknown(direction) and not blocks and res.configured(direction):
             rd.inv.skipped.append(f"{v.where}: {res.address}: its {direction} rules are known only after apply: "
@@ -175,14 +175,14 @@ def read_group(rd: Reader, res: Resource) -> None:
 def legacy_rules(rd: Reader, res: Resource, block: JsonValue, direction: str, own: str,
                  path: tuple[str | int, ...]) -> list[ImportedRule]:
     """A rule in the aws_security_group / aws_security_group_rule shape: one per peer."""
-    base = dict(direction=direction, protocol=_protocol(block), from_port=block.integer("from_port"),
-                to_port=block.integer("to_port"), description=_text(block.value.get("description")) or "")
-    ports = "" if base["from_port"] is None else f" {base['from_port']}" if base["from_port"] == base["to_port"] \
-        else f" {base['from_port']}-{base['to_port']}"
-    shown = f"{res.address}: {direction} {base['protocol']}{ports}"
+    base = Permission(direction, _protocol(block), block.integer("from_port"), block.integer("to_port"))
+    described = _text(_members(block).get("description")) or ""
+    ports = "" if base.from_port is None else f" {base.from_port}" if base.from_port == base.to_port \
+        else f" {base.from_port}-{base.to_port}"
+    shown = f"{res.address}: {direction} {base.protocol}{ports}"
     rules: list[ImportedRule] = []
     for field_name in ("cidr_blocks", "ipv6_cidr_blocks"):
-        cidrs = [c for c in block.value.get(field_name) or [] if isinstance(c, str) and c]
+        cidrs = _strings(_members(block).get(field_name) or [])
         if res.is_unknown(*path, field_name) and res.configured(*path, field_name):
             resolved = rd.attribute_values(res, *path, field_name)
             if resolved:
@@ -192,16 +192,14 @@ def legacy_rules(rd: Reader, res: Resource, block: JsonValue, direction: str, ow
             else:
                 rd.inv.skipped.append(f"{block.where}: {shown}: {field_name} is known only after apply: those "
                                       "peers are not carried over (import the state after apply)")
-        rules += [ImportedRule(**base, where=block.where, cidr=c) for c in dict.fromkeys(cidrs)]
-    rules += [ImportedRule(**base, where=block.where, group=str(p), not_carried=_prefix_list(str(p)))
-              for p in block.value.get("prefix_list_ids") or [] if p]
+        rules += [ImportedRule(*base, block.where, cidr=c, description=described) for c in dict.fromkeys(cidrs)]
+    rules += [ImportedRule(*base, block.where, group=p, description=described, not_carried=_prefix_list(p))
+              for p in _strings(_members(block).get("prefix_list_ids") or [])]
     if res.is_unknown(*path, "prefix_list_ids") and res.configured(*path, "prefix_list_ids"):
         rd.inv.skipped.append(f"{block.where}: {shown}: prefix_list_ids is known only after apply: not carried over")
     groups: list[str] = []
     for attr in ("security_groups", "source_security_group_id"):
-        value = block.value.get(attr)
-        known = [value] if isinstance(value, str) and value else [str(g) for g in value or [] if g] \
-            if isinstance(value, list) else []
+        known = _strings(_members(block).get(attr) or [])
         if not known and res.is_unknown(*path, attr) and res.configured(*path, attr):
             found = rd.plan.targets(res.module, res.expression(*path, attr))
             if isinstance(found, list):
@@ -211,10 +209,10 @@ def legacy_rules(rd: Reader, res: Resource, block: JsonValue, direction: str, ow
                                       f"{found or 'the configuration'}, which this document does not hold: that "
                                       "peer is not carried over")
         groups += known
-    if block.value.get("self") is True:
+    if _members(block).get("self") is True:
         groups.append(own)
     for g in dict.fromkeys(groups):
-        rules.append(ImportedRule(**base, where=block.where, group=g, not_carried=(
+        rules.append(ImportedRule(*base, block.where, group=g, description=described, not_carried=(
             f"it references {g} of another account; a lab holds one account's VPC: allow its CIDRs instead"
             if "/" in g else None)))
     return rules
@@ -238,14 +236,15 @@ def read_vpc_rule(rd: Reader, res: Resource) -> None:
     if owner is None:
         v.fail("security_group_id is not set", f"every {res.type} names its group")
     direction = "ingress" if res.type.endswith("ingress_rule") else "egress"
-    base = dict(direction=direction, protocol=_protocol(v, "ip_protocol"), from_port=v.integer("from_port"),
-                to_port=v.integer("to_port"), where=v.where, description=_text(res.value("description")) or "")
+    base = Permission(direction, _protocol(v, "ip_protocol"), v.integer("from_port"), v.integer("to_port"))
+    described = _text(res.value("description")) or ""
     cidr = _text(res.value("cidr_ipv4")) or _text(res.value("cidr_ipv6"))
     prefix_list = _text(res.value("prefix_list_id"))
     if cidr is not None:
-        rule = ImportedRule(**base, cidr=cidr)
+        rule = ImportedRule(*base, v.where, cidr=cidr, description=described)
     elif prefix_list is not None:
-        rule = ImportedRule(**base, group=prefix_list, not_carried=_prefix_list(prefix_list))
+        rule = ImportedRule(*base, v.where, group=prefix_list, description=described,
+                            not_carried=_prefix_list(prefix_list))
     else:
         target = rd.first(res, "referenced_security_group_id", "the referenced security group")
         if target is None:
@@ -255,7 +254,7 @@ def read_vpc_rule(rd: Reader, res: Resource) -> None:
                 v.fail(f"{', '.join(unknown)} is known only after apply", "import the state after apply")
             v.fail("has none of cidr_ipv4, cidr_ipv6, prefix_list_id, referenced_security_group_id",
                    f"every {res.type} has exactly one")
-        rule = ImportedRule(**base, group=target, not_carried=(
+        rule = ImportedRule(*base, v.where, group=target, description=described, not_carried=(
             f"it references {target} of another account; allow its CIDRs instead" if "/" in target else None))
     group = rd.inv.group(owner, None, v.where)
     (group.ingress if direction == "ingress" else group.egress).append(rule)
@@ -279,8 +278,9 @@ def read_instance(rd: Reader, res: Resource) -> None:
         public_ip = next(rd.publics)
         rd.inv.notes.append(f"{v.where}: {res.address}: public_ip is known only after apply; "
                             f"the lab gives it {public_ip}")
-    ipv6 = [str(a) for a in res.value("ipv6_addresses") or []]  # type: ignore[union-attr]
-    if not ipv6 and res.is_unknown("ipv6_addresses") and (res.value("ipv6_address_count") or 0) > 0:
+    ipv6 = _strings(res.value("ipv6_addresses") or [])
+    count = res.value("ipv6_address_count")
+    if not ipv6 and res.is_unknown("ipv6_addresses") and isinstance(count, int) and count > 0:
         rd.inv.notes.append(f"{v.where}: {res.address}: ipv6_addresses are known only after apply; "
                             "the instance has no IPv6 address in the lab")
     subnet = rd.first(res, "subnet_id", "its subnet")
@@ -289,6 +289,16 @@ def read_instance(rd: Reader, res: Resource) -> None:
         res.key, v.where, _text(tags.get("Name")) if isinstance(tags, dict) else None,
         None if subnet is not None else DEFAULT_VPC, subnet, _text(res.value("private_ip")), public_ip,
         ipv6[0] if ipv6 else None, tuple(groups)))
+
+
+def _strings(value: object) -> list[str]:
+    """A string or a list of them (ids, CIDRs) as a list; empty ones dropped."""
+    items = value if isinstance(value, list) else [value]
+    return [str(v) for v in items if isinstance(v, (str, int)) and v != ""]
+
+
+def _members(v: JsonValue) -> dict:
+    return v.value if isinstance(v.value, dict) else {}
 
 
 def _text(value: object) -> str | None:
@@ -317,4 +327,4 @@ def import_terraform(path: str | os.PathLike, lab_name: str = "imported", vpc: s
     return build(Reader(read_json(path), strict).read(), lab_name, vpc)
 
 
-__all__ = ["ImportSourceError", "SHAPE", "import_terraform"]
+__all__ = ["SHAPE", "ImportSourceError", "import_terraform"]
