@@ -6,7 +6,6 @@ from emulator.ids import vpc_id_for
 from ..model import ICMP_PROTOCOLS, PORTED_PROTOCOLS, PROTO_ALL, Rule, SecurityGroup, Topology, protocol_name
 
 
-
 def describe_security_groups(topology: Topology, owner_id: str | None = None) -> dict:
     """{"SecurityGroups": [...]} in the shape and field order the AWS CLI prints; OwnerId is the lab's
     account (`options.account_id`, which an import sets from the input's OwnerId)."""

@@ -32,8 +32,8 @@ class Allowed:
     def matches(self, other: Allowed) -> bool:
         """The same rule; ANY matches any group; a name matches the name made unique (`web-2`), as
         importers rename groups whose names clash."""
-        return all(a == b or a == ANY and (field != "peer" or "/" not in b)
-                   or field in ("group", "peer") and isinstance(a, str) and re.fullmatch(re.escape(a) + r"-\d+", b)
+        return all(a == b or (a == ANY and (field != "peer" or "/" not in b))
+                   or (field in ("group", "peer") and isinstance(a, str) and re.fullmatch(re.escape(a) + r"-\d+", b))
                    for field, a, b in zip(("group", "direction", "protocol", "ports", "peer"), self.key(), other.key()))
 
 

@@ -209,7 +209,7 @@ def test_not_json_and_wrong_shape(tmp_path):
     bad.write_text('{"SecurityGroups": [')
     with pytest.raises(ImportSourceError, match=r"sgs.json:1:\d+: not valid JSON"):
         import_aws([bad])
-    with pytest.raises(ImportSourceError, match="sgs.json: holds Foo, not the output of an `aws ec2 describe-"):
+    with pytest.raises(ImportSourceError, match=r"sgs.json: holds Foo, not the output of an `aws ec2 describe-"):
         import_aws([write_json(tmp_path, "sgs.json", {"Foo": []})])
     with pytest.raises(ImportSourceError, match=r"sgs.json: SecurityGroups: expected a list, got an object"):
         import_aws([write_json(tmp_path, "sgs.json", {"SecurityGroups": {}})])
@@ -228,7 +228,7 @@ def test_several_vpcs_need_a_choice_in_strict_mode_and_the_rest_is_listed(tmp_pa
     data["SecurityGroups"].append({**data["SecurityGroups"][0], "GroupId": "sg-0eeeeeeeeeeeeeee0",
                                    "GroupName": "other2", "VpcId": "vpc-02"})
     path = write_json(tmp_path, "sgs.json", data)
-    with pytest.raises(ImportSourceError, match="span 2 VPCs: .*choose one with --vpc"):
+    with pytest.raises(ImportSourceError, match=r"span 2 VPCs: .*choose one with --vpc"):
         import_aws([path], strict=True)
     largest = import_aws([path])                 # default: the VPC with the most objects, the rest listed
     assert [g.name for g in largest.loaded.topology.security_groups] == ["default", "other", "other2"]
