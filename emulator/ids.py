@@ -1,4 +1,8 @@
-"""Stable AWS-shaped ids: the same file always yields the same sg-/sgr- ids."""
+"""Every AWS-shaped id sgemu makes, in one place: the same file always yields the same ids.
+
+Each is the resource's prefix and 17 hex digits of sha256 of what identifies it (AWS ids have 17).
+Other parts of the VPC path (acl-, pl-, rtb-, nat-, igw-) add their generators here, never elsewhere.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -26,3 +30,15 @@ def rule_id_for(sg_id: str, rule: Rule) -> str:
         sg_id, rule.direction.value, rule.protocol, rule.ports or "", rule.icmp_type, rule.icmp_code,
         rule.cidr or "", rule.group or ""))
     return "sgr-" + _hex17(permission)
+
+
+def eni_id_for(lab: str, instance: str) -> str:
+    return "eni-" + _hex17(f"{lab}/{instance}/eni")
+
+
+def instance_id_for(lab: str, instance: str) -> str:
+    return "i-" + _hex17(f"{lab}/{instance}")
+
+
+def subnet_id_for(lab: str, subnet: str) -> str:
+    return "subnet-" + _hex17(f"{lab}/{subnet}")

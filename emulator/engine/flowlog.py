@@ -6,10 +6,10 @@ A record is a dict of every field we know, so any custom format is a selection o
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
+from emulator.ids import eni_id_for, instance_id_for, subnet_id_for, vpc_id_for
 from emulator.model import PROTO_TCP, PROTO_UDP, IPNetwork
 
 from .packet import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Packet
@@ -36,10 +36,6 @@ _AWS_TCP_FLAGS = tuple((f & (TCP_FIN | TCP_SYN | TCP_RST)) | (16 if f & TCP_SYN 
                        for f in range(256))
 
 
-def _hex17(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:17]
-
-
 @dataclass(frozen=True)
 class EniIdentity:
     """The AWS ids a record names, stable per lab and instance."""
@@ -52,8 +48,8 @@ class EniIdentity:
 
     @classmethod
     def of(cls, lab: str, instance: str, subnet: str, account_id: str, vpc_id: str = "") -> EniIdentity:
-        return cls(f"eni-{_hex17(f'{lab}/{instance}/eni')}", f"i-{_hex17(f'{lab}/{instance}')}",
-                   f"subnet-{_hex17(f'{lab}/{subnet}')}", vpc_id or f"vpc-{_hex17(lab)}", account_id)
+        return cls(eni_id_for(lab, instance), instance_id_for(lab, instance), subnet_id_for(lab, subnet),
+                   vpc_id or vpc_id_for(lab), account_id)
 
 
 def parse_format(text: str) -> tuple[str, ...]:

@@ -5,18 +5,11 @@ rules lazily when they see it move, so a change applies to the very next packet.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 
 from emulator.errors import AwsApiError
+from emulator.ids import rule_id_for as rule_id
 from emulator.model import Direction, Instance, Rule, SecurityGroup, Topology
-
-
-def rule_id(sg_id: str, rule: Rule) -> str:
-    """A stable sgr- id derived from the SG and the permission (same rule, same id)."""
-    text = "|".join(map(str, (sg_id, rule.direction.value, rule.protocol, rule.ports, rule.icmp_type,
-                              rule.icmp_code, rule.cidr, rule.group)))
-    return "sgr-" + hashlib.sha256(text.encode()).hexdigest()[:17]
 
 
 def _family(rule: Rule) -> int:
