@@ -4,9 +4,8 @@ Used by the pytest plugin (`sg_lab` fixture); usable on its own in any Python te
 """
 from __future__ import annotations
 
-import dataclasses
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from emulator import matrix as mx
@@ -14,6 +13,7 @@ from emulator.lab import lifecycle as labs
 from emulator.model import Topology
 from emulator.testing.probe import observe_all, observer
 from emulator.topology import load
+from emulator.topology.parser import renamed
 
 
 class MatrixMismatch(AssertionError):
@@ -30,10 +30,15 @@ class SgLab:
         self.status = labs.up(topology)
 
     @classmethod
-    def from_file(cls, path: str | Path, name: str | None = None, timeout: float = 1.5) -> SgLab:
+    def from_file(cls, path: str | Path, name: str | None = None, timeout: float = 1.5,
+                  rename: Callable[[str], str] | None = None) -> SgLab:
+        """The lab of FILE, under `name` when given; `rename` maps that name (or the file's)
+        to the one used (the pytest plugin's per-worker names)."""
         topology = load(path).topology
         if name is not None:
-            topology = dataclasses.replace(topology, name=name)
+            topology = renamed(topology, name, f"{path}: lab name")
+        if rename is not None:
+            topology = renamed(topology, rename(topology.name), f"{path}: lab name")
         return cls(topology, timeout)
 
     def probe(self, src: str, dst: str, port: int = 0, proto: str = "tcp",
