@@ -7,38 +7,28 @@ state directory (deleted while the lab ran), the record is rebuilt from names an
 """
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import time
 from pathlib import Path
 
 from emulator.paths import NETNS_ETC
 from emulator.plan import PREFIX
 from emulator.plan import marker as plan_marker
 
-from . import netns
+from . import netns, processes
 from .state import LabState
 
 ENGINE_MODULE = "emulator.dataplane.daemon"
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
 def is_engine(pid: int, lab: str) -> bool:
     """The pid is this lab's engine (and not a recycled pid of something else)."""
-    argv = _cmdline(pid)
+    argv = processes.cmdline(pid)
     return ENGINE_MODULE in argv and lab in argv
 
 
 def engine_pids(lab: str) -> list[int]:
     """Every running engine of this lab, found by its command line (even one not yet recorded)."""
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and is_engine(int(p.name), lab)]
+    return processes.running([ENGINE_MODULE, lab])
 
 
 def recovered(lab: str) -> LabState:
@@ -56,40 +46,6 @@ def ours(ns: str, lab: str, marker: str) -> bool:
     return all(link.get("ifalias") == marker for link in netns.links(ns) if link.get("ifname") != "lo")
 
 
-def _kill(pids: list[int], grace: float = 2.0) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    alive = list(pids)
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.05)
-        alive = [p for p in alive if Path(f"/proc/{p}").exists() and _reap(p)]
-    for pid in alive:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def _reap(pid: int) -> bool:
-    """True while `pid` still runs; reaps it if it is our own exited child."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return "Z" not in _proc_state(pid)
-
-
-def _proc_state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "Z"
-
-
 def teardown(record: LabState) -> list[str]:
     """Remove everything the record names and our naming confirms; return what was skipped."""
     skipped: list[str] = []
@@ -99,7 +55,7 @@ def teardown(record: LabState) -> list[str]:
                 if ns in present and ns not in mine]
     engines = engine_pids(record.lab)
     # Processes left in our namespaces would keep them (and their veths) alive after deletion.
-    _kill(engines + [p for ns in mine for p in netns.pids(ns)])
+    processes.stop(engines + [p for ns in mine for p in netns.pids(ns)])
     for ns in mine:
         netns.delete_namespace(ns)
     for path in map(Path, record.netns_dirs):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from emulator.errors import LabError
 from emulator.model import PROTO_TCP, PROTO_UDP, Instance, Service, Topology
 from emulator.paths import NETNS_ETC
 
-from . import netns
+from . import netns, processes
 from .state import private
 
 SSHD = "/usr/sbin/sshd"
@@ -299,49 +298,11 @@ def _wait_listening(lab: str, instance: Instance, ns: str, started: list[_Starte
 
 def _is_ours(pid: int) -> bool:
     """Guards against pid reuse: only processes we could have started get signals."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return any(marker in cmdline for marker in SERVICE_MARKERS)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)   # our own child: reap it, or it stays a zombie
-        if reaped:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
-        # We start every service as a session leader; its group holds any helpers it forked.
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
+    argv = "\0".join(processes.cmdline(pid)).encode()
+    return any(marker in argv for marker in SERVICE_MARKERS)
 
 
 def stop_services(pids: list[int]) -> None:
     """SIGTERM, then SIGKILL after a grace period; pids already gone (or reused by a process
     that is not one of our services) are ignored."""
-    targets = [pid for pid in pids if _alive(pid) and _is_ours(pid)]
-    for pid in targets:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE
-    while (targets := [pid for pid in targets if _alive(pid)]) and time.monotonic() < deadline:
-        time.sleep(POLL)
-    for pid in targets:
-        _signal(pid, signal.SIGKILL)
-    deadline = time.monotonic() + STOP_GRACE
-    while (targets := [pid for pid in targets if _alive(pid)]) and time.monotonic() < deadline:
-        time.sleep(POLL)
+    processes.stop([pid for pid in pids if processes.alive(pid) and _is_ours(pid)], STOP_GRACE)

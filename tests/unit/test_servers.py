@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from emulator.errors import LabError
-from emulator.lab import services
+from emulator.lab import processes, services
 from emulator.lab.services import listening_ports, prepare_ssh, start_services, stop_services
 from emulator.model import PROTO_TCP, PROTO_UDP, Instance, Service, Subnet, Topology, Vpc
 
@@ -280,7 +280,7 @@ def test_stop_services_terminates_servers_and_ignores_gone_pids(tmp_path: Path) 
         stop_services([proc.pid, gone.pid])
         assert time.monotonic() - started < 2
         assert proc.poll() is not None
-        assert not services._alive(proc.pid)
+        assert not processes.alive(proc.pid)
 
 
 def test_stop_services_kills_a_server_that_ignores_sigterm(monkeypatch: pytest.MonkeyPatch) -> None:
