@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address
 
 from .engine.firewall import EniFirewall, Verdict, build_firewalls
-from .engine.packet import Packet
+from .engine.packet import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Packet
 from .errors import EmulatorError
 from .model import (
     PROTO_ICMP,
@@ -25,7 +25,6 @@ from .model import (
 )
 
 EPHEMERAL_PORT = 40000
-TCP_SYN, TCP_ACK, TCP_RST = 0x02, 0x10, 0x04
 PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP}
 
 Node = Instance | InternetHost
@@ -258,7 +257,7 @@ def _v6(node: Node) -> IPAddress | None:
     return node.ipv6
 
 
-_FLAGS = ((0x02, "SYN"), (0x10, "ACK"), (0x04, "RST"), (0x01, "FIN"))
+_FLAGS = ((TCP_SYN, "SYN"), (TCP_ACK, "ACK"), (TCP_RST, "RST"), (TCP_FIN, "FIN"))
 
 
 def _show(p: Packet) -> str:

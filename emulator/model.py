@@ -153,6 +153,8 @@ class ConntrackTimeouts:
 
 
 AWS_TIMEOUTS = ("tcp_established", "udp", "udp_stream")
+# ConnectionTrackingSpecification ranges (seconds), as EC2 checks them, for files and live changes alike.
+TIMEOUT_RANGES = {"tcp_established": (60, 432000), "udp": (30, 60), "udp_stream": (60, 180)}
 
 
 @dataclass(frozen=True)

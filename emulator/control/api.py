@@ -27,6 +27,7 @@ from emulator.model import (
     PROTO_ICMPV6,
     PROTO_TCP,
     PROTO_UDP,
+    TIMEOUT_RANGES,
     ConntrackTimeouts,
     Direction,
     Rule,
@@ -36,8 +37,6 @@ from emulator.model import (
 from emulator.topology import dump
 from emulator.topology.rules import build_rule
 
-# ConnectionTrackingSpecification ranges (seconds), as ModifyNetworkInterfaceAttribute checks them.
-TIMEOUT_RANGES = {"tcp_established": (60, 432000), "udp": (30, 60), "udp_stream": (60, 180)}
 RECENT_DROPS = 50
 CLOSED_RECORDS_KEPT = 100_000
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..model import AWS_TIMEOUTS, ConntrackTimeouts, Service, protocol_name
+from ..model import AWS_TIMEOUTS, TIMEOUT_RANGES, ConntrackTimeouts, Service, protocol_name
 from .fields import integer, mapping, parse_int, sequence, string
 from .problems import Problems, item, key
 
@@ -11,7 +11,6 @@ SERVICE_TYPES = ("http", "tcp", "udp-echo", "ssh", "http-proxy")
 SSH_PORT = 22
 PROXY_ALLOWED = 'use to: "instance:port" naming an instance of this file, e.g. "app:8080"'
 # AWS's ConnectionTrackingSpecification ranges, in seconds.
-CONNTRACK_RANGES = {"tcp_established": (60, 432000), "udp": (30, 60), "udp_stream": (60, 180)}
 
 
 def parse_services(p: Problems, value: object, path: str,
@@ -86,6 +85,6 @@ def _proxy_target(p: Problems, fields: dict[str, object], path: str, kind: str,
 def parse_conntrack(p: Problems, value: object, path: str, base: ConntrackTimeouts) -> ConntrackTimeouts:
     """The instance's AWS idle timeouts over the lab-wide ones (options.timeouts)."""
     fields = mapping(p, value, path, (), AWS_TIMEOUTS)
-    seconds = {name: integer(p, v, key(path, name), *CONNTRACK_RANGES[name], unit=" of seconds")
+    seconds = {name: integer(p, v, key(path, name), *TIMEOUT_RANGES[name], unit=" of seconds")
                for name, v in (fields or {}).items()}
     return replace(base, **{n: s for n, s in seconds.items() if s is not None})
