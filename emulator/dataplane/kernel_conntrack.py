@@ -11,19 +11,28 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from collections.abc import Iterator
 
 from pyroute2 import netns as pyroute2_netns
 
+from emulator.dataplane.netlink import (
+    NFGEN,
+    NLM_F_ACK,
+    NLM_F_DUMP,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    attr,
+    attrs,
+    error_code,
+    messages,
+    nfnl_message,
+)
 from emulator.engine.offload import KernelFlow, Wire
 from emulator.plan import OFFLOAD_MARK, PULLBACK_MARK
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_CTNETLINK = 1
 IPCTNL_MSG_CT_NEW, IPCTNL_MSG_CT_GET = 0, 1
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
-NLA_TYPE_MASK = 0x3FFF                     # without the nested / byte-order flags
 CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_MARK = 1, 2, 8
 CTA_COUNTERS_ORIG, CTA_COUNTERS_REPLY, CTA_MARK_MASK = 9, 10, 21
 CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
@@ -35,20 +44,12 @@ VERSION_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 RECV_BUFFER = 1 << 16
 DUMP_ABOVE = 256                           # offloaded flows beyond which one dump beats lookups
 
-_HEADER = struct.Struct("=IHHII")          # nlmsghdr: length, type, flags, seq, pid
-_NFGEN = struct.Struct("=BBH")             # nfgenmsg: family, version, res_id
-_ATTR = struct.Struct("=HH")               # nlattr: length, type
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _U64 = struct.Struct("!Q")
 
 
 # --- encoding -----------------------------------------------------------------------------------
-
-def attr(kind: int, payload: bytes, nested: bool = False) -> bytes:
-    data = _ATTR.pack(_ATTR.size + len(payload), kind | (0x8000 if nested else 0)) + payload
-    return data + b"\0" * (-len(data) % 4)
-
 
 def tuple_attr(kind: int, flow: Wire) -> bytes:
     version, proto, src, sport, dst, dport = flow
@@ -61,25 +62,10 @@ def tuple_attr(kind: int, flow: Wire) -> bytes:
 
 
 def message(kind: int, flags: int, family: int, attrs: bytes, seq: int) -> bytes:
-    body = _NFGEN.pack(family, 0, 0) + attrs
-    return _HEADER.pack(_HEADER.size + len(body), NFNL_SUBSYS_CTNETLINK << 8 | kind, flags, seq, 0) + body
+    return nfnl_message(NFNL_SUBSYS_CTNETLINK, kind, flags, family, attrs, seq)
 
 
 # --- decoding -----------------------------------------------------------------------------------
-
-def attrs(data: bytes, start: int = 0, end: int | None = None) -> dict[int, bytes]:
-    """Top-level attributes of one level, by type (nested ones still packed)."""
-    end = len(data) if end is None else end
-    found: dict[int, bytes] = {}
-    offset = start
-    while offset + _ATTR.size <= end:
-        length, kind = _ATTR.unpack_from(data, offset)
-        if length < _ATTR.size or offset + length > end:
-            break
-        found[kind & NLA_TYPE_MASK] = data[offset + _ATTR.size:offset + length]
-        offset += (length + 3) & ~3
-    return found
-
 
 def _tuple(version: int, data: bytes | None) -> Wire | None:
     if data is None:
@@ -116,17 +102,6 @@ def kernel_flow(family: int, data: bytes, start: int, end: int) -> KernelFlow | 
     mark = _U32.unpack(level[CTA_MARK])[0] if CTA_MARK in level else 0
     return KernelFlow(orig, reply, *_counters(level.get(CTA_COUNTERS_ORIG)),
                       *_counters(level.get(CTA_COUNTERS_REPLY)), mark)
-
-
-def messages(data: bytes) -> Iterator[tuple[int, int, int, int]]:
-    """(type, seq, start of payload, end) of each netlink message in one datagram."""
-    offset = 0
-    while offset + _HEADER.size <= len(data):
-        length, kind, _flags, seq, _pid = _HEADER.unpack_from(data, offset)
-        if length < _HEADER.size or offset + length > len(data):
-            return
-        yield kind, seq, offset + _HEADER.size, offset + length
-        offset += (length + 3) & ~3
 
 
 class KernelConntrack:
@@ -170,11 +145,11 @@ class KernelConntrack:
                 if got != seq:
                     continue
                 if kind == NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", data, start)[0]
+                    code = -error_code(data, start)
                     if code not in (0, errno.ENOENT):
                         raise OSError(code, f"conntrack get: {errno.errorcode.get(code, code)}")
                     return found
-                found = kernel_flow(_NFGEN.unpack_from(data, start)[0], data, start + _NFGEN.size, end)
+                found = kernel_flow(NFGEN.unpack_from(data, start)[0], data, start + NFGEN.size, end)
 
     def offloaded(self) -> list[KernelFlow]:
         """Every connection whose mark carries the offload bit (filtered in the kernel)."""
@@ -189,10 +164,10 @@ class KernelConntrack:
                 if kind == NLMSG_DONE:
                     return flows
                 if kind == NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", data, start)[0]
+                    code = -error_code(data, start)
                     raise OSError(code, f"conntrack dump: {errno.errorcode.get(code, code)}")
-                family = _NFGEN.unpack_from(data, start)[0]
-                flow = kernel_flow(family, data, start + _NFGEN.size, end)
+                family = NFGEN.unpack_from(data, start)[0]
+                flow = kernel_flow(family, data, start + NFGEN.size, end)
                 if flow is not None and flow.mark & OFFLOAD_MARK:
                     flows.append(flow)
 
@@ -206,7 +181,7 @@ class KernelConntrack:
             data = self._sock.recv(RECV_BUFFER)
             for kind, got, start, _end in messages(data):
                 if got == seq and kind == NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", data, start)[0]
+                    code = -error_code(data, start)
                     if code not in (0, errno.ENOENT):
                         raise OSError(code, f"conntrack update: {errno.errorcode.get(code, code)}")
                     return

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from netfilterqueue import NetfilterQueue
 from pyroute2 import netns as pyroute2_netns
 
+from emulator.dataplane.netlink import HEADER, NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR, attr, error_code, nfnl_message
 from emulator.engine.firewall import ACCEPT, EniFirewall
 from emulator.engine.offload import Offloads
 from emulator.engine.packet import TCP_FIN, TCP_RST, TCP_SYN, Packet, parse
@@ -41,10 +42,8 @@ MAX_LOGGED_ERRORS = 20          # engine bugs: log the first tracebacks, not one
 _SYN_FIN_RST = TCP_SYN | TCP_FIN | TCP_RST
 
 # nfnetlink_queue config message (linux/netfilter/nfnetlink_queue.h) asking for GSO packets whole.
-_NFNL_SUBSYS_QUEUE, _NFQNL_MSG_CONFIG, _NLMSG_ERROR = 3, 2, 2
-_NLM_F_REQUEST, _NLM_F_ACK = 1, 4
+_NFNL_SUBSYS_QUEUE, _NFQNL_MSG_CONFIG = 3, 2
 _NFQA_CFG_MASK, _NFQA_CFG_FLAGS, _NFQA_CFG_F_GSO = 4, 5, 1 << 2
-_NLMSG_HEADER = struct.Struct("=IHHII")
 
 log = logging.getLogger("sgemu.engine")
 
@@ -61,20 +60,18 @@ def enable_gso(fd: int, queue_num: int) -> bool:
     """Ask the kernel to queue GSO packets unsegmented (never fail-open). Sent on the queue's
     own socket (the kernel accepts config only from the socket bound to the queue); True when
     the kernel acknowledged it. A packet message that arrives first is left for the binding."""
-    body = struct.pack("=BBH", socket.AF_UNSPEC, 0, socket.htons(queue_num)) + \
-        struct.pack("=HHI", 8, _NFQA_CFG_MASK, socket.htonl(_NFQA_CFG_F_GSO)) + \
-        struct.pack("=HHI", 8, _NFQA_CFG_FLAGS, socket.htonl(_NFQA_CFG_F_GSO))
-    header = _NLMSG_HEADER.pack(_NLMSG_HEADER.size + len(body), _NFNL_SUBSYS_QUEUE << 8 | _NFQNL_MSG_CONFIG,
-                                _NLM_F_REQUEST | _NLM_F_ACK, 0x5e6e, 0)
+    gso = struct.pack("!I", _NFQA_CFG_F_GSO)
+    request = nfnl_message(_NFNL_SUBSYS_QUEUE, _NFQNL_MSG_CONFIG, NLM_F_REQUEST | NLM_F_ACK, socket.AF_UNSPEC,
+                           attr(_NFQA_CFG_MASK, gso) + attr(_NFQA_CFG_FLAGS, gso), 0x5e6e, res_id=queue_num)
     with socket.socket(fileno=os.dup(fd)) as sock:
-        sock.send(header + body)
+        sock.send(request)
         if not select.select([sock], [], [], 1.0)[0]:
             return False
         reply = sock.recv(64, socket.MSG_PEEK)
-        if len(reply) < 20 or _NLMSG_HEADER.unpack_from(reply)[1] != _NLMSG_ERROR:
+        if len(reply) < HEADER.size + 4 or HEADER.unpack_from(reply)[1] != NLMSG_ERROR:
             return True         # not our ack: a packet came first; the config was sent all the same
         sock.recv(64)
-        return struct.unpack_from("=i", reply, 16)[0] == 0
+        return error_code(reply, HEADER.size) == 0
 
 
 class QueueServer:
