@@ -11,7 +11,7 @@ from ipaddress import ip_address
 
 from .engine.firewall import EniFirewall, Verdict, build_firewalls
 from .engine.packet import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Packet
-from .errors import EmulatorError
+from .errors import ExplainError
 from .model import (
     PROTO_ICMP,
     PROTO_ICMPV6,
@@ -28,10 +28,6 @@ EPHEMERAL_PORT = 40000
 PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP}
 
 Node = Instance | InternetHost
-
-
-class ExplainError(EmulatorError):
-    """The question cannot be asked of this topology (unknown node, no address of that family)."""
 
 
 @dataclass(frozen=True)

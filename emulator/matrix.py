@@ -7,17 +7,13 @@ from dataclasses import asdict, dataclass
 
 import yaml
 
-from .errors import EmulatorError
+from .errors import MatrixError
 from .explain import explain
 from .model import PROTO_TCP, PROTO_UDP, Instance, Topology
 
 SYMBOLS = {"open": ".", "reply": ".", "refused": "R", "timeout": "X", None: "?"}
 # (src, dst, port, proto) -> observed outcome
 Observe = Callable[[str, str, int, str], str]
-
-
-class MatrixError(EmulatorError):
-    """A malformed --expect file or a bad question."""
 
 
 @dataclass(frozen=True)

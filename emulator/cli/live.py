@@ -103,10 +103,11 @@ def conntrack(name: str | None, instance_name: str | None, as_json: bool) -> Non
 def flowlogs(name: str | None, follow: bool, fields: str | None) -> None:
     """VPC Flow Log records of a running lab, one per line, no header (root)."""
     from emulator.engine.flowlog import DEFAULT_FORMAT, parse_format, render
+    from emulator.errors import FlowLogFormatError
     from emulator.lab.lifecycle import running_labs
     try:
         chosen = parse_format(fields) if fields else DEFAULT_FORMAT
-    except ValueError as exc:
+    except FlowLogFormatError as exc:
         raise click.BadParameter(str(exc), param_hint="--format") from None
     running = running_labs()
     if not running or (name is not None and name not in running):   # nothing to log (CONTRACT: exit 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
+from emulator.errors import FlowLogFormatError
 from emulator.ids import eni_id_for, instance_id_for, subnet_id_for, vpc_id_for
 from emulator.model import PROTO_TCP, PROTO_UDP, IPNetwork
 
@@ -58,7 +59,7 @@ def parse_format(text: str) -> tuple[str, ...]:
                   for part in text.replace(",", " ").split() if part.strip())
     unknown = [n for n in names if n not in FIELDS]
     if not names or unknown:
-        raise ValueError(f"unknown flow-log field(s) {', '.join(unknown) or '(none given)'}; "
+        raise FlowLogFormatError(f"unknown flow-log field(s) {', '.join(unknown) or '(none given)'}; "
                          f"use: {' '.join(FIELDS)}")
     return names
 

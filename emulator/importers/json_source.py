@@ -14,15 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from ..errors import EmulatorError
+from ..errors import ImportSourceError
 
 # Longest first: the UTF-32-LE mark begins with the UTF-16-LE one.
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-
-
-class ImportSourceError(EmulatorError):
-    """An input file is unreadable, or a value in it is not what the documented output holds there."""
 
 
 def kind_of(value: object) -> str:

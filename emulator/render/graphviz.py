@@ -4,13 +4,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from emulator.errors import EmulatorError
+from emulator.errors import GraphvizError
 
 INSTALL_HINT = "install Graphviz (apt-get install graphviz), or use --format dot or --format mermaid (plain text)"
-
-
-class GraphvizError(EmulatorError):
-    """`dot` is missing or failed."""
 
 
 def render(dot_source: str, fmt: str) -> bytes:

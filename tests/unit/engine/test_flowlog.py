@@ -17,6 +17,7 @@ from emulator.engine.verdict import (
     TRACKED_RESPONSE,
     Verdict,
 )
+from emulator.errors import FlowLogFormatError
 
 from .helpers import icmp, tcp, udp
 
@@ -99,7 +100,7 @@ def test_custom_format_picks_fields_and_the_highest_version():
 
 @pytest.mark.parametrize("text", ["", "version nosuchfield", "${srcaddr} ${bogus}"])
 def test_unknown_fields_are_refused(text):
-    with pytest.raises(ValueError, match="flow-log field"):
+    with pytest.raises(FlowLogFormatError, match="flow-log field"):
         parse_format(text)
 
 
