@@ -36,31 +36,44 @@ def import_() -> None:
     """Turn real AWS configurations into topology files (no root needed)."""
 
 
+STRICT_HELP = ("Refuse the whole input when one item is malformed or AWS would refuse it, or when it spans "
+               "several VPCs and --vpc is not given (default: import the rest and name each item left out).")
+
+
 @import_.command(name="aws")
-@click.option("--security-groups", "security_groups", multiple=True, required=True, type=click.Path(dir_okay=False),
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--security-groups", "security_groups", multiple=True, type=click.Path(dir_okay=False),
               help="`aws ec2 describe-security-groups` or `describe-security-group-rules` JSON (repeatable).")
 @click.option("--instances", type=click.Path(dir_okay=False), help="`aws ec2 describe-instances` JSON.")
 @click.option("--subnets", type=click.Path(dir_okay=False), help="`aws ec2 describe-subnets` JSON.")
 @click.option("--vpcs", type=click.Path(dir_okay=False), help="`aws ec2 describe-vpcs` JSON.")
-@click.option("--vpc", "vpc_id", help="The VPC to import when the inputs span several.")
+@click.option("--vpc", "vpc_id", help="The VPC to import when the inputs span several (default: the largest).")
+@click.option("--strict", is_flag=True, help=STRICT_HELP)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Topology file to write (default: stdout).")
-def import_aws_(security_groups: tuple[str, ...], instances: str | None, subnets: str | None, vpcs: str | None,
-                vpc_id: str | None, output: str | None) -> None:
-    """Import AWS CLI JSON (security groups, instances, subnets, VPCs) as a topology."""
+def import_aws_(files: tuple[str, ...], security_groups: tuple[str, ...], instances: str | None,
+                subnets: str | None, vpcs: str | None, vpc_id: str | None, strict: bool, output: str | None) -> None:
+    """Import AWS CLI JSON as a topology. FILES are any `aws ec2 describe-*` outputs, each recognised by its
+    top-level key (the options name them the same way); network ACLs, route tables, NAT gateways, prefix
+    lists and network interfaces are read only to list them as not carried over."""
     from emulator.importers import import_aws
-    result = import_aws(security_groups, instances, subnets, vpcs, _lab_name(output), vpc_id)
-    command = ["sgemu", "import", "aws", *(a for f in security_groups for a in ("--security-groups", f))]
+    if not (files or security_groups or instances or subnets or vpcs):
+        raise click.UsageError("give at least one file: FILES or --security-groups/--instances/--subnets/--vpcs")
+    result = import_aws(security_groups, instances, subnets, vpcs, _lab_name(output), vpc_id, strict, files)
+    command = ["sgemu", "import", "aws", *files, *(a for f in security_groups for a in ("--security-groups", f))]
     for flag, value in (("--instances", instances), ("--subnets", subnets), ("--vpcs", vpcs), ("--vpc", vpc_id)):
         command += [flag, value] if value else []
-    _imported(result, output, command)
+    _imported(result, output, command + (["--strict"] if strict else []))
 
 
 @import_.command(name="terraform")
 @click.argument("plan_or_state", type=click.Path(dir_okay=False))
-@click.option("--vpc", "vpc_id", help="The VPC (id or resource address) when the configuration has several.")
+@click.option("--vpc", "vpc_id", help="The VPC (id or resource address) when the configuration has several "
+              "(default: the largest).")
+@click.option("--strict", is_flag=True, help=STRICT_HELP)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Topology file to write (default: stdout).")
-def import_terraform_(plan_or_state: str, vpc_id: str | None, output: str | None) -> None:
-    """Import `terraform show -json` output (a plan or a state) as a topology."""
+def import_terraform_(plan_or_state: str, vpc_id: str | None, strict: bool, output: str | None) -> None:
+    """Import `terraform show -json` (or `tofu show -json`) output, of a plan or a state, as a topology."""
     from emulator.importers import import_terraform
-    result = import_terraform(plan_or_state, _lab_name(output), vpc_id)
-    _imported(result, output, ["sgemu", "import", "terraform", plan_or_state, *(["--vpc", vpc_id] if vpc_id else [])])
+    result = import_terraform(plan_or_state, _lab_name(output), vpc_id, strict)
+    _imported(result, output, ["sgemu", "import", "terraform", plan_or_state,
+                               *(["--vpc", vpc_id] if vpc_id else []), *(["--strict"] if strict else [])])

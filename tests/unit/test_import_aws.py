@@ -267,3 +267,19 @@ def test_cli_writes_the_file_and_warns_about_what_was_not_carried(tmp_path):
     assert "warning: describe-security-groups.json: SecurityGroups[2].IpPermissionsEgress[1]" in run.output
     assert "7 item(s) not carried over" in run.output
     assert load(out).topology.name == "shop"
+
+
+def test_cli_takes_any_describe_output_as_files_and_strict_refuses_a_bad_item(tmp_path):
+    bad = write_json(tmp_path, "sgs.json", one_group([
+        {"IpProtocol": "tcp", "FromPort": 90, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]))
+    out = tmp_path / "web.yaml"
+    run = CliRunner().invoke(cli, ["import", "aws", str(bad), "-o", str(out)])
+    assert run.exit_code == 0, run.output
+    assert "tcp ports 90-80 are not a port range" in run.output and "1 item(s) not carried over" in run.output
+    assert permissions(load(out).topology, "web", Direction.INGRESS) == {"ingress tcp 22 from 10.0.0.0/8"}
+    strict = CliRunner().invoke(cli, ["import", "aws", str(bad), "--strict", "-o", str(tmp_path / "no.yaml")])
+    assert strict.exit_code == 1 and "tcp ports 90-80 are not a port range" in str(strict.exception)
+    assert not (tmp_path / "no.yaml").exists()
+    none = CliRunner().invoke(cli, ["import", "aws"])
+    assert none.exit_code == 2 and "give at least one file" in none.output

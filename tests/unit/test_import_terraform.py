@@ -124,3 +124,15 @@ def test_instance_without_security_groups_gets_the_default_sg(tmp_path, groups):
     inst = result.loaded.topology.instance(name)
     assert [result.loaded.topology.sg(g).name for g in inst.security_groups] == ["default"]
     assert any("default SG" in n for n in result.notes)
+
+
+def test_cli_strict_refuses_what_the_default_imports_without(tmp_path):
+    doc = json.loads((DATA / "state.json").read_text())
+    group = next(r for r in doc["values"]["root_module"]["resources"] if r["type"] == "aws_security_group")
+    group["values"]["ingress"][0]["from_port"] = 9000              # 9000-443: AWS refuses the range
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(doc))
+    run = CliRunner().invoke(cli, ["import", "terraform", str(path), "-o", str(tmp_path / "ok.yaml")])
+    assert run.exit_code == 0 and "ports 9000-443 are not a port range" in run.output
+    strict = CliRunner().invoke(cli, ["import", "terraform", str(path), "--strict"])
+    assert strict.exit_code == 1 and "ports 9000-443 are not a port range" in str(strict.exception)
