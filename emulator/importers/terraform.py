@@ -91,6 +91,9 @@ class Reader:
     def read(self) -> Inventory:
         handled = [r for kind in HANDLERS for r in self.plan.resources if r.type == kind]
         for res in handled:
+            if res.configured_only:
+                self.inv.notes.append(f"{res.values.where}: {res.address}: the plan knows none of its values "
+                                      "(e.g. its count is known only after apply): read from its configuration")
             with self.inv.item(res.address):
                 HANDLERS[res.type](self, res)
         ignored: Counter[str] = Counter()

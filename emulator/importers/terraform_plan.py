@@ -9,7 +9,8 @@ What a value means, the same for every attribute an importer reads (`Resource.re
   nothing here.
 - unknown and not configured: the provider computes it (an id, AWS's default); each reader says what
   that default is (e.g. the default VPC, no inline rules).
-- a resource without `values` (Terraform omits them when nothing is known): every attribute unknown.
+- a resource without `values` (Terraform omits them when nothing is known, e.g. under an unknown
+  count): its configuration's constants, every other configured attribute unknown.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class Resource:
     values: JsonValue
     unknown: object                                 # after_unknown (True: the whole resource)
     module: Module
+    configured_only: bool = False                   # no values in the document: read from configuration
 
     @property
     def key(self) -> str:
@@ -81,6 +83,16 @@ class Resource:
             else:
                 return False
         return node is True or (isinstance(node, list) and any(n is True for n in node))
+
+    def from_configuration(self) -> None:
+        """Values Terraform did not write: the configuration's constants; what it computes is unknown."""
+        config = self.config()
+        expressions = config.get("expressions", {}) if config is not None else {}
+        constants = {k: e["constant_value"] for k, e in expressions.items()
+                     if isinstance(e, dict) and "constant_value" in e}
+        self.values = JsonValue(constants, self.values.path, self.values.source)
+        self.unknown = {k: True for k in expressions if k not in constants} if config is not None else True
+        self.configured_only = True
 
     def value(self, name: str) -> object:
         """A top-level value as known now (None when unknown, null, absent or empty)."""
@@ -132,10 +144,12 @@ class Plan:
             if any(known.address == address for known in self.resources):
                 continue
             values = r.get("values")
-            whole = values is None                       # Terraform omits values when nothing is known
-            self.resources.append(Resource(address, r.need_text("type"), mode,
-                                           values if values is not None else JsonValue({}, r.path, r.source),
-                                           True if whole else unknown.get(address, {}), context))
+            resource = Resource(address, r.need_text("type"), mode,
+                                values if values is not None else JsonValue({}, r.path, r.source),
+                                unknown.get(address, {}), context)
+            if values is None:      # Terraform omits values when none is known (e.g. an unknown count)
+                resource.from_configuration()
+            self.resources.append(resource)
         for child in module.items("child_modules"):
             address = child.need_text("address")                      # module.net or module.net["a"]
             name = _INDEX.sub("", address.rsplit("module.", 1)[-1])

@@ -283,3 +283,19 @@ def test_cli_takes_any_describe_output_as_files_and_strict_refuses_a_bad_item(tm
     assert not (tmp_path / "no.yaml").exists()
     none = CliRunner().invoke(cli, ["import", "aws"])
     assert none.exit_code == 2 and "give at least one file" in none.output
+
+
+@pytest.mark.parametrize("encoding, bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+                                          ("utf-8", b"\xef\xbb\xbf"), ("utf-8", b"")])
+def test_output_saved_by_powershell_reads_like_the_original(tmp_path, encoding, bom):
+    saved = tmp_path / "sgs.json"
+    saved.write_bytes(bom + SGS.read_text(encoding="utf-8").replace("\n", "\r\n").encode(encoding))
+    assert import_aws([saved]).data == import_aws([SGS]).data
+    assert import_aws([DATA / "describe-security-groups.utf16.json"]).data == import_aws([SGS]).data
+
+
+def test_text_in_no_encoding_is_refused_with_the_place(tmp_path):
+    bad = tmp_path / "sgs.json"
+    bad.write_bytes(b'{"SecurityGroups": ["\xff\xfe\xfd"]}')
+    with pytest.raises(ImportSourceError, match=r"sgs.json: byte 21 is not UTF-8 text"):
+        import_aws([bad])

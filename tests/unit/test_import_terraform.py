@@ -136,3 +136,78 @@ def test_cli_strict_refuses_what_the_default_imports_without(tmp_path):
     assert run.exit_code == 0 and "ports 9000-443 are not a port range" in run.output
     strict = CliRunner().invoke(cli, ["import", "terraform", str(path), "--strict"])
     assert strict.exit_code == 1 and "ports 9000-443 are not a port range" in str(strict.exception)
+
+
+def test_opentofu_plan_reads_like_terraform():
+    t = import_terraform(DATA / "opentofu-plan.json").loaded.topology
+    assert described(t, "lb", Direction.INGRESS) == {"ingress tcp 443 from 0.0.0.0/0"}
+    assert described(t, "web", Direction.INGRESS) == {"ingress tcp 8080 from lb"}    # referenced group unknown
+    assert described(t, "web", Direction.EGRESS) == {"egress all to 0.0.0.0/0"}
+    assert t.sg("lb").egress == ()            # no egress blocks: Terraform removed AWS's default rule
+    [web] = t.instances
+    assert (web.name, web.subnet, str(web.private_ip), [t.sg(g).name for g in web.security_groups]) == (
+        "web-1", "public", "10.50.1.20", ["web"])
+
+
+def test_references_through_module_outputs_resolve_to_the_groups_of_the_plan():
+    result = import_terraform(DATA / "module-outputs-plan.json")
+    t = result.loaded.topology
+    assert described(t, "shared", Direction.INGRESS) == {"ingress tcp 443 from 10.70.0.0/16",   # module in a module
+                                                         "ingress tcp 22 from 203.0.113.0/24"}   # via module.net.sg_id
+    assert described(t, "app-a", Direction.INGRESS) == {"ingress tcp 8080 from app-b"}          # module.app["b"]
+    assert [t.sg(g).name for g in t.instance("node").security_groups] == ["shared", "app-a"]
+    assert result.skipped == ()
+    assert not any("references no resource" in n or "does not hold" in n for n in result.notes)
+
+
+def test_several_vpcs_take_only_the_chosen_one_and_report_the_others_objects():
+    path = DATA / "two-vpcs-plan.json"
+    with pytest.raises(ImportSourceError, match="span 2 VPCs: aws_vpc.prod .*choose one with --vpc"):
+        import_terraform(path, strict=True)
+    dev = import_terraform(path, vpc="aws_vpc.dev")           # its subnet's block is known only after apply
+    t = dev.loaded.topology
+    assert [g.name for g in t.security_groups] == ["default", "dev_app"]
+    assert [(i.name, [t.sg(g).name for g in i.security_groups]) for i in t.instances] == [("app", ["dev_app"])]
+    for name in ("aws_security_group.prod_db (prod_db)", "subnet aws_subnet.prod_a", "instance aws_instance.db"):
+        assert any(f"{name} is in aws_vpc.prod, not aws_vpc.dev: not carried over" in s for s in dev.skipped), name
+    prod = import_terraform(path, vpc="aws_vpc.prod")
+    assert [g.name for g in prod.loaded.topology.security_groups] == ["default", "prod_db"]
+    assert any("prod_db: ingress tcp 5432 from aws_security_group.dev_app: not carried over: "
+               "aws_security_group.dev_app is in aws_vpc.dev, another VPC" in s for s in prod.skipped)
+
+
+def test_a_plan_that_knows_almost_nothing_says_exactly_what_it_left_out():
+    result = import_terraform(DATA / "after-unknown-plan.json")
+    assert [s.split(": ", 2)[2] for s in result.skipped] == [
+        "aws_security_group.core: ingress tcp 443: cidr_blocks is known only after apply: those peers are not "
+        "carried over (import the state after apply)",
+        "aws_security_group.core: its egress rules are known only after apply: not carried over (import the "
+        "state after apply)",
+        "aws_security_group_rule.core_from_peer: ingress tcp 5432: source_security_group_id is known only after "
+        "apply and comes from var.peer_sg_id, which this document does not hold: that peer is not carried over"]
+    assert described(result.loaded.topology, "core", Direction.INGRESS) == {"ingress tcp 22 from core"}   # self
+    assert any("core_from_peer: the plan knows none of its values" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("edit, unknown, expression, needle", [
+    # source_security_group_id unknown but not configured (the rule uses cidr_blocks): not a missing rule
+    ({"cidr_blocks": ["10.0.0.0/8"]}, {"source_security_group_id": True}, {}, None),
+    ({"self": True}, {"source_security_group_id": True}, {}, None),
+    # configured and unknown, resolving to nothing in the plan: named
+    ({}, {"source_security_group_id": True}, {"source_security_group_id": {"references": ["var.x"]}},
+     "source_security_group_id is known only after apply and comes from var.x"),
+])
+def test_an_unknown_attribute_matters_only_when_the_configuration_sets_it(tmp_path, edit, unknown, expression,
+                                                                           needle):
+    doc = {"format_version": "1.2", "planned_values": {"root_module": {"resources": [
+        {"address": "aws_security_group_rule.r", "mode": "managed", "type": "aws_security_group_rule", "name": "r",
+         "values": {"type": "ingress", "protocol": "tcp", "from_port": 22, "to_port": 22,
+                    "security_group_id": "sg-0123456789abcdef0", "cidr_blocks": None, "self": False, **edit}}]}},
+        "resource_changes": [{"address": "aws_security_group_rule.r", "change": {"after_unknown": unknown}}],
+        "configuration": {"root_module": {"resources": [{"address": "aws_security_group_rule.r",
+                                                         "expressions": expression}]}}}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(doc))
+    result = import_terraform(path)
+    reported = [s for s in result.skipped if "aws_security_group_rule.r" in s]
+    assert [needle in s for s in reported] == ([True] if needle else [])
