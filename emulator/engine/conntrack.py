@@ -3,6 +3,10 @@
 Keys are normalised from the ENI's point of view: (version, proto, local addr, local port,
 remote addr, remote port), local being the instance side. An entry remembers which direction
 started it; a packet in the other direction is a reply.
+
+Rules of this file (after h11's _state.py): everything that changes an entry's state lives here
+(`TCP_TRANSITIONS`, the UDP stream rule, `advance`, `reopens`); this file knows nothing of rules,
+security groups or verdicts. firewall.py decides whether a packet may pass, then calls `advance`.
 """
 from __future__ import annotations
 
@@ -63,6 +67,11 @@ TCP_TRANSITIONS: dict[tuple[str, str, bool], str] = {
     (LAST_ACK, EV_ACK, False): TIME_WAIT,
     **{(state, EV_RST, side): CLOSE for state in TCP_STATES for side in (True, False)},
 }
+
+
+UDP_STREAM_AFTER = 3          # direction changes: response, request, response (two exchanges: a stream)
+# A bare SYN on an entry in one of these states is a new connection reusing the ports.
+REOPENING_STATES = (CLOSE, TIME_WAIT)
 
 
 def initial_state(packet: Packet) -> str:
@@ -214,3 +223,32 @@ class ConntrackTable:
         for entry in expired:
             self.remove(entry)
         return len(expired)
+
+
+def reopens(entry: ConntrackEntry, flags: int) -> bool:
+    """A bare SYN on a closed or closing TCP entry starts a new connection on the same ports."""
+    return entry.proto == PROTO_TCP and entry.state in REOPENING_STATES and \
+        flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN
+
+
+def advance(entry: ConntrackEntry, flags: int, length: int, is_egress: bool, from_initiator: bool, now: float,
+            timeouts: dict[str, int]) -> None:
+    """Count a packet the firewall let through, move the state machine, push the idle deadline
+    (`timeouts`: seconds per state)."""
+    entry.last_seen = now
+    if is_egress:
+        entry.packets_egress += 1
+        entry.bytes_egress += length
+    else:
+        entry.packets_ingress += 1
+        entry.bytes_ingress += length
+    proto = entry.proto
+    if proto == PROTO_TCP:
+        state = entry.state
+        entry.state = TCP_TRANSITIONS.get((state, tcp_event(flags), from_initiator), state)
+    elif proto == PROTO_UDP and entry.last_egress is not is_egress:
+        entry.last_egress = is_egress
+        entry.turns += 1
+        if entry.turns >= UDP_STREAM_AFTER:
+            entry.state = UDP_STREAM
+    entry.expires = now + timeouts[entry.state]

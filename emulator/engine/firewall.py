@@ -20,19 +20,16 @@ from emulator.model import (
 )
 
 from .conntrack import (
-    CLOSE,
     OTHER,
     STATE_TIMEOUTS,
-    TCP_TRANSITIONS,
-    TIME_WAIT,
-    UDP_STREAM,
     ConntrackEntry,
     ConntrackTable,
+    advance,
     flow_key,
     initial_state,
-    tcp_event,
+    reopens,
 )
-from .packet import ICMP_ERROR_TYPES, ICMPV6_ERROR_TYPES, TCP_ACK, TCP_RST, TCP_SYN, Packet
+from .packet import ICMP_ERROR_TYPES, ICMPV6_ERROR_TYPES, Packet
 from .rules import CompiledRules
 from .sgstate import SecurityGroupState
 from .verdict import (
@@ -84,7 +81,6 @@ _FE80_PREFIX = 0x3FA               # fe80::/10, the top 10 bits
 _FF02_PREFIX = 0xFF02              # link-scope multicast ff02::/16 (MLD, ND)
 _V4_LINK_LOCAL_PREFIX = 0xA9FE     # 169.254.0.0/16 (metadata, time sync)
 _DNS_PORT = 53
-_NEW_SYN_STATES = (CLOSE, TIME_WAIT)
 
 
 class EniFirewall:
@@ -156,8 +152,7 @@ class EniFirewall:
         key = flow_key(packet, is_egress)
         entry = self.table.get(key, now)
         if entry is not None:
-            if proto == PROTO_TCP and entry.state in _NEW_SYN_STATES and \
-                    packet.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN:
+            if reopens(entry, packet.tcp_flags):
                 self.table.remove(entry)       # a new connection reusing the ports
             else:
                 return self._count(self._existing(entry, packet, rules, direction, is_egress, now))
@@ -191,29 +186,8 @@ class EniFirewall:
             if hit is None:
                 return _DROP_REVOKED
             verdict = hit.accept_untracked
-        self._advance(entry, packet, is_egress, from_initiator, now)
+        advance(entry, packet.tcp_flags, packet.length, is_egress, from_initiator, now, self._timeouts)
         return verdict
-
-    def _advance(self, entry: ConntrackEntry, packet: Packet, is_egress: bool, from_initiator: bool,
-                 now: float) -> None:
-        """Count the packet, move the state machine, push the idle deadline."""
-        entry.last_seen = now
-        if is_egress:
-            entry.packets_egress += 1
-            entry.bytes_egress += packet.length
-        else:
-            entry.packets_ingress += 1
-            entry.bytes_ingress += packet.length
-        proto = entry.proto
-        if proto == PROTO_TCP:
-            state = entry.state
-            entry.state = TCP_TRANSITIONS.get((state, tcp_event(packet.tcp_flags), from_initiator), state)
-        elif proto == PROTO_UDP and entry.last_egress is not is_egress:
-            entry.last_egress = is_egress
-            entry.turns += 1
-            if entry.turns >= 3:           # request, response, request, response
-                entry.state = UDP_STREAM
-        entry.expires = now + self._timeouts[entry.state]
 
     def _new_flow(self, key: tuple[int, int, int, int, int, int], packet: Packet, rules: CompiledRules,
                   direction: Direction, is_egress: bool, now: float) -> Verdict:
@@ -233,7 +207,7 @@ class EniFirewall:
             return hit.accept_untracked
         entry = ConntrackEntry(key, direction, tracked, initial_state(packet), now, hit.rule, hit.sg_id)
         table.add(entry)
-        self._advance(entry, packet, is_egress, True, now)
+        advance(entry, packet.tcp_flags, packet.length, is_egress, True, now, self._timeouts)
         return hit.accept_tracked if tracked else hit.accept_untracked
 
     def _icmp_error(self, packet: Packet, rules: CompiledRules, is_egress: bool, now: float) -> Verdict:
