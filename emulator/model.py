@@ -1,6 +1,7 @@
 """The validated topology: frozen dataclasses, no I/O, no behaviour beyond lookups.
 
-Everything downstream (plan, engine, lab) reads these; only topology.py builds them.
+Everything downstream (plan, engine, lab) reads these. The topology/ package builds them from files;
+live changes (engine/sgstate.py, control/api.py) derive new ones with dataclasses.replace.
 Addresses are `ipaddress` objects; SG references are resolved to SG ids.
 """
 from __future__ import annotations

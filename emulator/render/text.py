@@ -1,4 +1,4 @@
-"""Human renderings (rich markup) of the CLI's results; no logic of their own."""
+"""Human renderings (rich markup) of the CLI's results: tables, explanations, next-step hints."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator

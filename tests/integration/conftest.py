@@ -22,6 +22,16 @@ from emulator.paths import NETNS_ETC, RUN_DIR
 TEST_LABS = ("it-", "it4-", "it6-", "it7-", "svctest", "probe-")   # lab names of this suite (probe-: front-end detection)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Said once for the whole folder: every test here is an integration test and needs root."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.integration)
+            if os.geteuid() != 0:
+                item.add_marker(pytest.mark.skip(reason="needs root (network namespaces, NFQUEUE)"))
+
+
 def _out(argv: list[str]) -> str:
     if shutil.which(argv[0]) is None:
         return ""

@@ -2,16 +2,12 @@
 errors for unknown nodes, and silence (timeout) for addresses no lab node has."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = "it-probe"

@@ -2,14 +2,8 @@
 the engine's prediction, and nothing is left behind."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-
-import pytest
-
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
 
 def test_demo_runs_real_clients_and_tears_down():

@@ -1,14 +1,8 @@
 """`sgemu doctor` on this machine: every required check passes and the front end is named."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-
-import pytest
-
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
 
 def test_doctor_passes_and_names_the_front_end():

@@ -24,9 +24,6 @@ from emulator.topology import load
 
 from .reach import Case, assert_reachability
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
-
 SMALL = """
 name: {name}
 vpc: {{cidr: 10.0.0.0/16}}

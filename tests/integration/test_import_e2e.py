@@ -4,18 +4,12 @@ No services run in imported labs, so an allowed SYN meets a closed port ("refuse
 one is silently dropped ("timeout"): exactly what the imported rules decide."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-import pytest
 
 from emulator.importers import import_aws, import_terraform
 from emulator.lab import lifecycle as lab
 from emulator.model import Topology
 from emulator.testing.probe import probe
-
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TIMEOUT = 1.0

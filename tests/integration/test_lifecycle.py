@@ -19,9 +19,6 @@ from emulator.paths import NETNS_ETC
 
 from .reach import Case, assert_reachability, running, topology
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
-
 SMALL = """
 name: small
 vpc: {cidr: 10.0.0.0/16}

@@ -5,7 +5,6 @@ ACCEPT and REJECT, AWS error codes reach the user, and `down` removes the contro
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,9 +20,6 @@ from emulator.testing.probe import probe
 from emulator.topology import parse
 
 from .session import Session
-
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 

@@ -11,7 +11,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 import yaml
 
 from emulator.lab import lifecycle as lab
@@ -19,9 +18,6 @@ from emulator.topology import parse
 
 from .reach import Case, assert_reachability, run_in
 from .test_faults import cli, gone, write
-
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
 
 ALLOWANCE = 300
 FLOOD = 3000                    # packets per flood

@@ -4,7 +4,6 @@ its next packet is dropped; an untracked flow is never offloaded, so a revoke cu
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,9 +17,6 @@ from emulator.lab import state
 from emulator.topology import parse
 
 from .session import Session
-
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
 
 IDLE = 3                        # options.timeouts.tcp_established (emulator-defined, for speed)
 PORT = 7000                     # the `tcp` service: a banner line, then echoes lines

@@ -3,7 +3,6 @@ SGs and torn down exactly, and the sg_lab fixture under real pytest-xdist worker
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -14,8 +13,6 @@ from emulator.paths import NETNS_ETC
 
 from .reach import Case, assert_reachability
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
 pytest_plugins = ["pytester"]
 
 PAIR = """

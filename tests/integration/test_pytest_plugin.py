@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]

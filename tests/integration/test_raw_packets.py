@@ -2,11 +2,9 @@
 health, no engine errors), counts what it drops, and every probe still gets the right answer."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-import pytest
 import yaml
 
 from emulator.lab import lifecycle as lab
@@ -15,9 +13,6 @@ from emulator.topology import parse
 
 from .reach import Case, assert_reachability, run_in
 from .test_faults import gone
-
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
 
 LAB = """
 name: it7-raw

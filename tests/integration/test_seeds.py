@@ -8,15 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from emulator.lab import state
 from emulator.lab.lifecycle import exec_argv
 
 from .reach import Case, assert_reachability, run_in, running, topology
-
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 

@@ -2,14 +2,7 @@
 hairpin through public IPs), the default SG, and IPv6."""
 from __future__ import annotations
 
-import os
-
-import pytest
-
 from .reach import Case, assert_reachability, running, topology
-
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
 
 STATEFUL = """
 name: stateful

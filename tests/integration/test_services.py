@@ -22,9 +22,6 @@ from emulator.lab.services import prepare_ssh, start_services, stop_services
 from emulator.model import Instance, Service, Subnet, Topology, Vpc
 from emulator.paths import NETNS_ETC
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")]
-
 LAB = "svctest"
 NS_A, NS_B = f"sgemu-{LAB}-a", f"sgemu-{LAB}-b"
 IP_A, IP_B = "10.99.0.1", "10.99.0.2"
