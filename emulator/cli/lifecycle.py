@@ -130,6 +130,6 @@ def doctor() -> None:
     for check in checks():
         mark = "[green]ok[/]  " if check.ok else ("[red]FAIL[/]" if check.required else "[yellow]warn[/]")
         failed |= check.required and not check.ok
-        console.print(f"{mark} {check.name:<22} {escape(check.detail)}")
+        console.print(f"{mark} {check.name:<24} {escape(check.detail)}")
     if failed:
         raise EmulatorError("some required checks failed (see above)")

@@ -12,9 +12,12 @@ from emulator.errors import LabError
 from . import hooks, netns, state
 from .lifecycle import engine_status
 
-TOOLS = (("ip", "iproute2"), ("sysctl", "procps"), ("curl", "curl"), ("nc", "netcat-openbsd"),
-         ("ping", "iputils-ping"), ("ssh", "openssh-client"), ("ssh-keygen", "openssh-client"),
-         ("/usr/sbin/sshd", "openssh-server"), ("tcpdump", "tcpdump"), ("iperf3", "iperf3"))
+# (program, Debian/Ubuntu package, needed to run a lab at all?)
+TOOLS = (("ip", "iproute2", True), ("sysctl", "procps", True), ("iptables-restore", "iptables", True),
+         ("unshare", "util-linux", True), ("curl", "curl", False), ("nc", "netcat-openbsd", False),
+         ("ping", "iputils-ping", False), ("ssh", "openssh-client", False), ("ssh-keygen", "openssh-client", False),
+         ("/usr/sbin/sshd", "openssh-server", False), ("tcpdump", "tcpdump", False), ("iperf3", "iperf3", False),
+         ("dot", "graphviz", False))
 
 
 @dataclass(frozen=True)
@@ -28,10 +31,19 @@ class Check:
 def checks() -> Iterator[Check]:
     root = os.geteuid() == 0
     yield Check("root", root, "running as root" if root else "labs need root: run with sudo")
-    for tool, package in TOOLS:
+    missing: list[str] = []
+    for tool, package, required in TOOLS:
         found = shutil.which(tool)
+        if not found and package not in missing:
+            missing.append(package)
         yield Check(f"tool {os.path.basename(tool)}", bool(found), found or f"missing: apt-get install {package}",
-                    required=tool in ("ip", "sysctl"))
+                    required=required)
+    binding = _nfqueue_binding()
+    if binding is not None:
+        missing.append("libnetfilter-queue1")
+    yield Check("NetfilterQueue binding", binding is None, binding or "the engine's NFQUEUE binding loads")
+    yield Check("system packages", not missing, "every package sgemu uses is installed" if not missing else
+                f"install what is missing with: apt-get install -y {' '.join(missing)}", required=False)
     yield Check("kernel NFQUEUE", hooks.kernel_has_nfqueue(),
                 "nfnetlink_queue is loaded" if hooks.kernel_has_nfqueue()
                 else "no /proc/net/netfilter/nfnetlink_queue: `modprobe nfnetlink_queue`")
@@ -56,3 +68,12 @@ def checks() -> Iterator[Check]:
         yield Check("stray namespaces", not stray,
                     "none" if not stray else f"{', '.join(stray)}: not from a recorded lab; "
                     "remove with `ip netns delete NAME`", required=False)
+
+
+def _nfqueue_binding() -> str | None:
+    """Why the engine's NFQUEUE binding cannot load, or None when it can."""
+    try:
+        import netfilterqueue  # noqa: F401  (only whether it loads matters here)
+    except ImportError as exc:
+        return f"the NetfilterQueue module does not load ({exc}): apt-get install -y libnetfilter-queue1"
+    return None
