@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.importers import ImportSourceError, import_aws, import_terraform
+from emulator.importers import ImportSourceError, import_aws
 from emulator.importers.export import describe_security_groups
 from emulator.model import Direction
 
