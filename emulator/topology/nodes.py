@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
+from typing import Literal, overload
 
 from ..model import ConntrackTimeouts, Instance, InternetHost, IPAddress, Options, SecurityGroup, Service, Subnet, Vpc
 from . import addresses
@@ -82,7 +83,7 @@ def parse_instances(p: Problems, value: object, vpc: Vpc | None, subnets: tuple[
             if "subnet" in fields else None
         private_ip = _private_ip(p, fields, path, subnet, registry)
         ipv6 = _ipv6(p, fields, path, subnet, registry)
-        public_ip = _public_ip(p, fields, path, vpc, registry)
+        public_ip = _outside(p, fields, path, "public_ip", 4, vpc, registry)
         sgs = _security_groups(p, fields, path, groups, options)
         services = parse_services(p, fields["services"], key(path, "services"), proxy_targets) \
             if "services" in fields else ()
@@ -152,12 +153,19 @@ def _ipv6(p: Problems, fields: dict[str, object], path: str, subnet: Subnet | No
     return None
 
 
-def _public_ip(p: Problems, fields: dict[str, object], path: str, vpc: Vpc | None,
-               registry: Registry) -> IPv4Address | None:
-    if "public_ip" not in fields:
+@overload
+def _outside(p: Problems, fields: dict[str, object], path: str, name: str, family: Literal[4], vpc: Vpc | None,
+             registry: Registry) -> IPv4Address | None: ...
+@overload
+def _outside(p: Problems, fields: dict[str, object], path: str, name: str, family: Literal[6], vpc: Vpc | None,
+             registry: Registry) -> IPv6Address | None: ...
+def _outside(p: Problems, fields: dict[str, object], path: str, name: str, family: Literal[4, 6],
+             vpc: Vpc | None, registry: Registry) -> IPAddress | None:
+    """An address outside the VPC (a public IP, an internet host's), claimed once in the whole file."""
+    if name not in fields:
         return None
-    where = key(path, "public_ip")
-    addr = addresses.address(p, fields["public_ip"], where, 4)
+    where = key(path, name)
+    addr = addresses.address(p, fields[name], where, family)
     if addr is None or not outside_vpc(p, addr, where, vpc):
         return None
     return addr if registry.claim_address(p, addr, where) else None
@@ -236,17 +244,8 @@ def parse_internet(p: Problems, value: object, vpc: Vpc | None, registry: Regist
         name = registry.claim_name(p, fields["name"], key(path, "name")) if "name" in fields else None
         if "ip" not in fields and "ipv6" not in fields:
             p.error(path, "has neither ip nor ipv6", "give ip (IPv4), ipv6, or both")
-        ip = ipv6 = None
-        if "ip" in fields:
-            where = key(path, "ip")
-            ip = addresses.address(p, fields["ip"], where, 4)
-            ip = ip if ip is not None and outside_vpc(p, ip, where, vpc) and registry.claim_address(p, ip, where) \
-                else None
-        if "ipv6" in fields:
-            where = key(path, "ipv6")
-            ipv6 = addresses.address(p, fields["ipv6"], where, 6)
-            ipv6 = ipv6 if ipv6 is not None and outside_vpc(p, ipv6, where, vpc) \
-                and registry.claim_address(p, ipv6, where) else None
+        ip = _outside(p, fields, path, "ip", 4, vpc, registry)
+        ipv6 = _outside(p, fields, path, "ipv6", 6, vpc, registry)
         if len(p.errors) == before and name is not None:
             hosts.append(InternetHost(name, ip, ipv6))
     return tuple(hosts)
