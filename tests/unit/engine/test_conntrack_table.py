@@ -107,3 +107,11 @@ def test_a_bare_syn_reopens_only_a_closed_or_closing_entry(state: str, flags: in
 
 def test_udp_entries_never_reopen() -> None:
     assert not reopens(udp_entry(), SYN)
+
+
+def test_the_state_diagram_in_the_docs_is_drawn_from_this_table() -> None:
+    from pathlib import Path
+
+    from emulator.render.states import tcp_states_markdown
+    doc = Path(__file__).resolve().parents[3] / "docs" / "tcp-states.md"
+    assert doc.read_text() == tcp_states_markdown(), "regenerate: python -m emulator.render.states > docs/tcp-states.md"
