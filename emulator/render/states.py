@@ -14,11 +14,9 @@ def tcp_mermaid() -> str:
             continue                          # drawn once below: any state, either side
         side = "initiator" if from_initiator else "responder"
         arrows.setdefault((state, target), []).append(f"{event} ({side})")
-    for (state, target), labels in arrows.items():
-        lines.append(f"    {state} --> {target}: {', '.join(labels)}")
+    lines += [f"    {state} --> {target}: {', '.join(labels)}" for (state, target), labels in arrows.items()]
     lines.append(f"    note right of {CLOSE}: RST from either side, in any state, leads here")
-    for state in REOPENING_STATES:
-        lines.append(f"    {state} --> {SYN_SENT}: bare SYN (ports reused: a new connection)")
+    lines += [f"    {state} --> {SYN_SENT}: bare SYN (ports reused: a new connection)" for state in REOPENING_STATES]
     return "\n".join(lines) + "\n"
 
 
