@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address
 
 from .engine.firewall import EniFirewall, Verdict, build_firewalls
+from .engine.nacl import NaclVerdict
+from .engine.naclstate import NaclState
 from .engine.packet import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Packet
 from .errors import ExplainError
 from .model import (
@@ -72,7 +74,7 @@ def explain(topology: Topology, src: str, dst: str, port: int = 0, proto: str = 
     dst_node, dst_literal = _destination(topology, dst)
     _, firewalls = build_firewalls(topology)
     return _Walk(topology, firewalls, src_node, dst_node, dst_literal, proto, port, ipv6,
-                 listening).run()
+                 listening, NaclState(topology)).run()
 
 
 def _node(topology: Topology, name: str) -> Node:
@@ -102,8 +104,13 @@ class _Walk:
 
     def __init__(self, topology: Topology, firewalls: dict[str, EniFirewall], src: Node, dst: Node,
                  dst_literal: IPAddress | None, proto: str, port: int, ipv6: bool,
-                 listening: bool | None):
-        self.topology, self.firewalls = topology, firewalls
+                 listening: bool | None, nacls: NaclState):
+        self.topology, self.firewalls, self.nacls = topology, firewalls, nacls
+        self.crossing = True           # set by _route: False between two private addresses of one subnet
+        # NACL hops are shown when some NACL of the lab can deny (a lab with AWS's default NACL only
+        # explains exactly as before)
+        families = (4, 6) if topology.vpc.dual_stack else (4,)
+        self.show_nacls = not all(g.open_in[v] and g.open_out[v] for g in nacls.gates.values() for v in families)
         self.src, self.dst, self.proto_name, self.port = src, dst, proto, port
         self.version = 6 if ipv6 or (dst_literal is not None and dst_literal.version == 6) else 4
         self.dst_literal = dst_literal
@@ -124,6 +131,8 @@ class _Walk:
                 return f"{dst.name} has no IPv6 address"
             if isinstance(src, InternetHost) and isinstance(dst, InternetHost):
                 return "both ends are internet hosts; no security group is on the path"
+            if isinstance(src, Instance) and isinstance(dst, Instance):
+                self.crossing = src.subnet != dst.subnet
             return s, d, s, d
         if isinstance(src, Instance) and isinstance(dst, Instance):
             if self.dst_literal is not None and self.dst_literal == dst.public_ip:
@@ -133,6 +142,7 @@ class _Walk:
                 self.notes.append(f"{dst.name} is reached by its public IP, so it sees {src.name}'s "
                                   f"public IP {src.public_ip}: SG references never match it")
                 return src.private_ip, dst.public_ip, src.public_ip, dst.private_ip
+            self.crossing = src.subnet != dst.subnet
             return src.private_ip, dst.private_ip, src.private_ip, dst.private_ip
         if isinstance(src, InternetHost) and isinstance(dst, Instance):
             if src.ip is None:
@@ -196,11 +206,43 @@ class _Walk:
     # --- the walk ---------------------------------------------------------------------------
 
     def _pass(self, node: Node, direction: Direction, packet: Packet, hops: list[Hop]) -> bool:
+        """One ENI's crossing in the order AWS applies: SG egress then the subnet's NACL outbound,
+        or the subnet's NACL inbound then SG ingress (NACLs only where the subnet boundary is crossed)."""
         if isinstance(node, InternetHost):
             return True
+        if direction is Direction.INGRESS and not self._boundary(node, False, packet, hops):
+            return False
         verdict = self.firewalls[node.name].decide(packet, direction, self.now)
         hops.append(Hop(f"{node.name} {direction.value}", _show(packet), verdict))
+        if not verdict.accepted:
+            return False
+        return direction is Direction.INGRESS or self._boundary(node, True, packet, hops)
+
+    def _boundary(self, node: Instance, outbound: bool, packet: Packet, hops: list[Hop]) -> bool:
+        if not self.crossing:
+            return True
+        gate = self.nacls.gate(node.subnet)
+        verdict = gate.check(packet, outbound)
+        if isinstance(verdict, NaclVerdict) and (self.show_nacls or not verdict.accepted):
+            where = f"{node.subnet} subnet {'outbound' if outbound else 'inbound'}"
+            hops.append(Hop(where, _show(packet), verdict, f"network ACL {gate.nacl.name}"))
         return verdict.accepted
+
+    def _why(self, hops: list[Hop], answer: bool) -> str:
+        """Where the last hop dropped it, and for a NACL drop of a reply, which rule is missing."""
+        hop = hops[-1]
+        verdict = hop.verdict
+        assert verdict is not None
+        what = "the answer is dropped" if answer else "dropped"
+        if isinstance(verdict, NaclVerdict):
+            text = f"{what} at the {hop.where} boundary: {verdict.describe()}"
+            if answer:
+                text += (f"; network ACLs are stateless, so the answer needs its own "
+                         f"{'outbound' if verdict.outbound else 'inbound'} allow rule for "
+                         f"{_wanted(hop.packet)} in network ACL {verdict.nacl_name}")
+            return text
+        node, direction = hop.where.rsplit(" ", 1)
+        return f"{what} at {node}'s {direction}: {hop.why}"
 
     def run(self) -> Explanation:
         route = self._route()
@@ -212,22 +254,18 @@ class _Walk:
         arriving = self._request(seen_src, seen_dst)
         if not self._pass(self.src, Direction.EGRESS, out, request):
             self._note_second_drop(arriving)
-            return self._result("timeout", f"dropped at {self.src.name}'s egress: "
-                                f"{request[-1].why}", request)
+            return self._result("timeout", self._why(request, False), request)
         if not self._pass(self.dst, Direction.INGRESS, arriving, request):
-            return self._result("timeout", f"dropped at {self.dst.name}'s ingress: "
-                                f"{request[-1].why}", request)
+            return self._result("timeout", self._why(request, False), request)
         listening = self._listens()
         reply: list[Hop] = []
         self.now += 0.001
         back = self._answer(arriving, seen_dst, seen_src, listening)
         if not self._pass(self.dst, Direction.EGRESS, back, reply):
-            return self._result("timeout", f"the answer is dropped at {self.dst.name}'s egress: "
-                                f"{reply[-1].why}", request, reply)
+            return self._result("timeout", self._why(reply, True), request, reply)
         returning = self._answer(out, sent_dst, sent_src, listening)
         if not self._pass(self.src, Direction.INGRESS, returning, reply):
-            return self._result("timeout", f"the answer is dropped at {self.src.name}'s ingress: "
-                                f"{reply[-1].why}", request, reply)
+            return self._result("timeout", self._why(reply, True), request, reply)
         if not listening:
             what = "TCP RST" if self.proto_name == "tcp" else "ICMP port unreachable"
             return self._result("refused", f"allowed, but nothing listens on {self.dst.name}:"
@@ -268,9 +306,23 @@ def _show(p: Packet) -> str:
     return f"{src} -> {dst} {name} type {p.icmp_type} code {p.icmp_code}"
 
 
+def _wanted(shown: str) -> str:
+    """"10.0.1.10:80 -> 203.0.113.10:40000 tcp SYN+ACK" -> "tcp port 40000 to/from ..."."""
+    parts = shown.split()
+    if len(parts) >= 4 and parts[3] in ("tcp", "udp"):
+        port = parts[2].rsplit(":", 1)[1]
+        return f"{parts[3]} destination port {port} (the client's ephemeral port; AWS suggests 1024-65535)"
+    return " ".join(parts[3:])
+
+
 def verdict_json(verdict: Verdict | None) -> dict | None:
     if verdict is None:
         return None
+    if isinstance(verdict, NaclVerdict):
+        return {"action": verdict.action, "reason": verdict.reason, "nacl_id": verdict.nacl_id,
+                "nacl": verdict.nacl_name, "rule_number": verdict.rule_number,
+                "direction": "outbound" if verdict.outbound else "inbound",
+                "rule": verdict.entry.describe() if verdict.entry is not None else "rule * deny"}
     rule = verdict.rule
     return {"action": verdict.action, "reason": verdict.reason, "sg_id": verdict.sg_id,
             "rule_id": rule.rule_id if rule is not None else None,

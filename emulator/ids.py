@@ -24,11 +24,26 @@ def vpc_id_for(lab: str) -> str:
     return "vpc-" + _hex17(lab)
 
 
+def nacl_id_for(name: str) -> str:
+    """The id of a network ACL declared without one: "acl-" + 17 hex digits of sha256(name)."""
+    return "acl-" + _hex17(f"nacl/{name}")
+
+
+def nacl_association_id_for(nacl_id: str, subnet: str) -> str:
+    """A NetworkAclAssociationId: "aclassoc-" + 8 hex digits of the pair."""
+    return "aclassoc-" + _hex17(f"{nacl_id}/{subnet}")[:8]
+
+
+def prefix_list_id_for(name: str) -> str:
+    """The id of a prefix list declared without one: "pl-" + 17 hex digits of sha256(name)."""
+    return "pl-" + _hex17(f"prefix-list/{name}")
+
+
 def rule_id_for(sg_id: str, rule: Rule) -> str:
     """"sgr-" + 17 hex digits of the permission (what AWS compares for duplicates), not its description."""
     permission = "|".join(str(part) for part in (
         sg_id, rule.direction.value, rule.protocol, rule.ports or "", rule.icmp_type, rule.icmp_code,
-        rule.cidr or "", rule.group or ""))
+        rule.cidr or "", rule.group or "", *((rule.prefix_list,) if rule.prefix_list else ())))
     return "sgr-" + _hex17(permission)
 
 

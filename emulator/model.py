@@ -88,16 +88,20 @@ class Rule:
     group: str | None = None           # referenced SG id
     description: str = ""
     rule_id: str = ""                  # sgr-…, stable
+    prefix_list: str | None = None     # referenced prefix list id (the third kind of peer)
 
     @property
     def peer(self) -> str:
+        if self.prefix_list is not None:
+            return self.prefix_list
         return str(self.cidr) if self.cidr is not None else str(self.group)
 
     def same_permission(self, other: Rule) -> bool:
         """True when AWS would call the two rules duplicates (description and id aside)."""
         return (self.direction, self.protocol, self.ports, self.icmp_type, self.icmp_code,
-                self.cidr, self.group) == (other.direction, other.protocol, other.ports,
-                                           other.icmp_type, other.icmp_code, other.cidr, other.group)
+                self.cidr, self.group, self.prefix_list) == (
+            other.direction, other.protocol, other.ports, other.icmp_type, other.icmp_code, other.cidr,
+            other.group, other.prefix_list)
 
     def describe(self) -> str:
         proto = protocol_name(self.protocol)
@@ -164,6 +168,7 @@ class Quotas:
 
     rules_per_sg: int = 60             # inbound and outbound each, counted per address family
     sgs_per_eni: int = 5
+    rules_per_nacl: int = 20           # per NACL, direction and address family, the `*` rule included
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,77 @@ class InternetHost:
 
 
 @dataclass(frozen=True)
+class PrefixListEntry:
+    cidr: IPNetwork
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PrefixList:
+    """A customer-managed prefix list: one address family; `max_entries` is what SG quotas count."""
+
+    name: str
+    id: str
+    max_entries: int
+    entries: tuple[PrefixListEntry, ...] = ()
+    family: int = 4                    # 4 or 6 (AWS: AddressFamily IPv4 | IPv6)
+
+    @property
+    def cidrs(self) -> tuple[IPNetwork, ...]:
+        return tuple(e.cidr for e in self.entries)
+
+
+NACL_ALLOW = "allow"
+NACL_DENY = "deny"
+NACL_RULE_MAX = 32766                  # 32767 (IPv4 `*`) and up are AWS's own
+
+
+@dataclass(frozen=True)
+class NaclEntry:
+    """One numbered NACL rule (AWS NetworkAclEntry). `ports` only for tcp/udp, ICMP type/code
+    only for icmp/icmpv6; any other protocol matches all its traffic. Ports are destination ports."""
+
+    rule_number: int
+    direction: Direction
+    action: str                        # NACL_ALLOW | NACL_DENY
+    protocol: int
+    cidr: IPNetwork
+    ports: PortRange | None = None
+    icmp_type: int = -1
+    icmp_code: int = -1
+
+    def describe(self) -> str:
+        proto = protocol_name(self.protocol)
+        if self.protocol in PORTED_PROTOCOLS and self.ports is not None:
+            what = f"{proto} {self.ports}"
+        elif self.protocol in ICMP_PROTOCOLS:
+            what = f"{proto} {self.icmp_type}/{self.icmp_code}"
+        else:
+            what = proto
+        arrow = "from" if self.direction is Direction.INGRESS else "to"
+        return f"rule {self.rule_number} {self.action} {what} {arrow} {self.cidr}"
+
+
+@dataclass(frozen=True)
+class NetworkAcl:
+    """A subnet-level, stateless list of numbered rules per direction (the `*` deny is implicit).
+    `subnets` are its explicit associations; the NACL named `default` also takes every subnet
+    associated with no other."""
+
+    name: str
+    id: str
+    subnets: tuple[str, ...] = ()
+    ingress: tuple[NaclEntry, ...] = ()
+    egress: tuple[NaclEntry, ...] = ()
+
+    def entries(self, direction: Direction) -> tuple[NaclEntry, ...]:
+        return self.ingress if direction is Direction.INGRESS else self.egress
+
+
+DEFAULT_NACL = "default"
+
+
+@dataclass(frozen=True)
 class Topology:
     name: str
     vpc: Vpc
@@ -249,6 +325,8 @@ class Topology:
     internet: tuple[InternetHost, ...] = ()
     options: Options = field(default_factory=Options)
     source: str = ""                   # the file it came from, for messages
+    network_acls: tuple[NetworkAcl, ...] = ()
+    prefix_lists: tuple[PrefixList, ...] = ()
 
     def subnet(self, name: str) -> Subnet:
         return next(s for s in self.subnets if s.name == name)
@@ -273,3 +351,15 @@ class Topology:
 
     def members(self, sg_id: str) -> tuple[Instance, ...]:
         return tuple(i for i in self.instances if sg_id in i.security_groups)
+
+    def nacl_for(self, subnet: str) -> NetworkAcl | None:
+        """The NACL associated with `subnet` (the default one unless another lists it); None when
+        the model declares no NACL at all, which means AWS's untouched default: allow all."""
+        explicit = next((n for n in self.network_acls if subnet in n.subnets), None)
+        return explicit or next((n for n in self.network_acls if n.name == DEFAULT_NACL), None)
+
+    def find_nacl(self, ref: str) -> NetworkAcl | None:
+        return next((n for n in self.network_acls if ref in (n.id, n.name)), None)
+
+    def find_prefix_list(self, ref: str) -> PrefixList | None:
+        return next((p for p in self.prefix_lists if ref in (p.id, p.name)), None)

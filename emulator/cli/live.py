@@ -27,11 +27,13 @@ def _sg_verb(action: str, direction: str) -> click.Command:
     @click.option("--icmp-code", type=int, help="ICMP code (-1 = all).")
     @click.option("--cidr", help="Peer CIDR (IPv4 or IPv6).")
     @click.option("--group", "peer_group", help="Peer security group (name or id).")
+    @click.option("--prefix-list", "prefix_list", help="Peer prefix list (name or pl- id).")
     @click.option("--description", help="Rule description.")
     def verb(name: str | None, group_ref: str, protocol: str, port: str | None, icmp_type: int | None,
-             icmp_code: int | None, cidr: str | None, peer_group: str | None, description: str | None) -> None:
+             icmp_code: int | None, cidr: str | None, peer_group: str | None, prefix_list: str | None,
+             description: str | None) -> None:
         from emulator.control.api import permission
-        rule = permission(protocol, port, icmp_type, icmp_code, cidr, peer_group, description)
+        rule = permission(protocol, port, icmp_type, icmp_code, cidr, peer_group, description, prefix_list)
         result = ask(live(name), action, sg=group_ref, direction=direction, rules=[rule])
         for line in result["warnings"]:
             err_console.print(f"warning: {escape(line)}", style="yellow")

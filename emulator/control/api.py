@@ -49,11 +49,11 @@ def _address(version: int, value: int) -> str:
 
 def permission(protocol: str, port: str | None = None, icmp_type: int | None = None,
                icmp_code: int | None = None, cidr: str | None = None, group: str | None = None,
-               description: str | None = None) -> dict[str, object]:
+               description: str | None = None, prefix_list: str | None = None) -> dict[str, object]:
     """A rule as CLI options give it, in the topology file's shape (validated by the engine
     with the loader's own checks, so a live rule and a file rule obey the same rules)."""
     given = {"protocol": protocol, "ports": port, "icmp_type": icmp_type, "icmp_code": icmp_code,
-             "cidr": cidr, "group": group, "description": description}
+             "cidr": cidr, "group": group, "prefix_list": prefix_list, "description": description}
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -107,6 +107,8 @@ class LabApi:
         }
         # the operations that change the lab (what a journal must keep); the rest only read
         self.mutating: set[str] = {"authorize", "revoke", "set_sgs", "set_conntrack"}
+        # other parts of the VPC path put their live state into the current model (export, persist)
+        self.model_parts: list[Callable[[Topology], Topology]] = []
 
     def add_ops(self, ops: dict[str, Callable[..., object]], mutating: set[str] | frozenset[str] = frozenset()) -> None:
         """More operations (each called as `op(now=..., **args)`); a name may be taken only once.
@@ -145,8 +147,15 @@ class LabApi:
 
     def topology(self) -> Topology:
         current = self._state.topology()
-        return replace(current, instances=tuple(replace(i, conntrack=self._timeouts[i.name])
-                                                for i in current.instances))
+        current = replace(current, instances=tuple(replace(i, conntrack=self._timeouts[i.name])
+                                                   for i in current.instances))
+        for part in self.model_parts:
+            current = part(current)
+        return current
+
+    def changed(self) -> None:
+        """Persist the current model after a change (for operations added with add_ops)."""
+        self._changed()
 
     def _changed(self) -> None:
         try:
@@ -175,9 +184,13 @@ class LabApi:
             ref = fields.get("group")
             if isinstance(ref, str):
                 self._state.group(ref)             # InvalidGroup.NotFound for an unknown peer
+            listed = fields.get("prefix_list")
+            if isinstance(listed, str):
+                self._state.prefix_list(listed)    # InvalidPrefixListID.NotFound for an unknown list
             try:
                 rule, warned = build_rule(fields, direction, group.id, refs, self._state.vpc.dual_stack,
-                                          f"{group.name} {direction.value} rule")
+                                          f"{group.name} {direction.value} rule",
+                                          self._state.prefix_lists_by_ref())
             except TopologyError as exc:
                 raise AwsApiError("InvalidParameterValue", "; ".join(exc.problems)) from None
             rules.append(rule)

@@ -18,10 +18,12 @@ import sys
 import time
 
 from emulator.control.api import LabApi
+from emulator.control.nacl_ops import NaclOps
 from emulator.control.server import ControlServer
 from emulator.dataplane.kernel_conntrack import KernelConntrack
 from emulator.dataplane.nfqueue import QueueServer, public_sources
 from emulator.engine.firewall import EniFirewall, build_firewalls
+from emulator.engine.naclstate import NaclState
 from emulator.engine.offload import Offloads
 from emulator.lab import state
 from emulator.plan import build_plan
@@ -61,9 +63,24 @@ def serve(lab: str) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     plan = build_plan(topology)
-    offloads = Offloads(topology, firewalls) if topology.options.offload else None
+    nacls = NaclState(topology)
+    offloads = Offloads(topology, firewalls, nacls.gates) if topology.options.offload else None
     kernel = KernelConntrack(plan.fabric.name) if offloads is not None else None
-    server = QueueServer(plan, firewalls, public_sources(topology), observe=live.observe, offloads=offloads)
+
+    def sync_offloads(now: float) -> None:
+        if offloads is not None and kernel is not None:
+            # Offloaded traffic refreshes its entries; what expired or was recalled is released.
+            for flow in offloads.sync(kernel.current(offloads.offered()), now, live.flowlog.record_bulk):
+                kernel.release(flow)
+
+    def recall_offloads() -> None:
+        """A NACL changed: every offloaded flow meets the engine again before the change is acknowledged."""
+        if offloads is not None and offloads.recall():
+            sync_offloads(time.monotonic())
+
+    NaclOps(live, nacls, sg_state, topology, recall_offloads).install()
+    server = QueueServer(plan, firewalls, public_sources(topology), observe=live.observe, offloads=offloads,
+                         nacls=nacls)
     control = ControlServer(paths.control, lambda op, args: live.handle(op, args, time.monotonic()),
                             server.register, server.unregister)
     try:
@@ -72,11 +89,8 @@ def serve(lab: str) -> None:
         while not stopping:
             server.serve(HEALTH_PERIOD)
             now = time.monotonic()
-            if offloads is not None and kernel is not None:
-                # Before expiry: offloaded traffic refreshes its entries; what expires anyway
-                # is released before another packet is served.
-                for flow in offloads.sync(kernel.current(offloads.offered()), now, live.flowlog.record_bulk):
-                    kernel.release(flow)
+            # Before expiry, so what expires anyway is released before another packet is served.
+            sync_offloads(now)
             for firewall in firewalls.values():
                 firewall.expire(now)
             live.tick(now)

@@ -28,6 +28,8 @@ from pyroute2 import netns as pyroute2_netns
 
 from emulator.dataplane.netlink import HEADER, NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR, attr, error_code, nfnl_message
 from emulator.engine.firewall import ACCEPT, EniFirewall
+from emulator.engine.nacl import OPEN_GATE, SubnetGate, enter, leave
+from emulator.engine.naclstate import NaclState
 from emulator.engine.offload import Offloads
 from emulator.engine.packet import TCP_FIN, TCP_RST, TCP_SYN, Packet, parse
 from emulator.engine.verdict import Verdict
@@ -77,8 +79,9 @@ def enable_gso(fd: int, queue_num: int) -> bool:
 class QueueServer:
     def __init__(self, plan: LabPlan, firewalls: dict[str, EniFirewall], public: dict[int, int],
                  clock: Callable[[], float] = time.monotonic, observe: Observe | None = None,
-                 offloads: Offloads | None = None):
+                 offloads: Offloads | None = None, nacls: NaclState | None = None):
         self._clock = clock
+        self._nacls = nacls
         self._observe = observe
         self._public = public
         self._offloads = offloads
@@ -86,15 +89,17 @@ class QueueServer:
         self.gso = True             # every queue takes GSO packets whole
         self._queues: list[NetfilterQueue] = []
         self._selector = selectors.DefaultSelector()
-        # Private address -> the ENI that receives it (what a packet between instances reaches).
-        self._receivers: dict[tuple[int, int], tuple[str, EniFirewall]] = {
-            (a.version, int(a)): (name, fw) for name, fw in firewalls.items()
+        # Private address -> the ENI that receives it (what a packet between instances reaches)
+        # and the NACL at its subnet's boundary.
+        self._receivers: dict[tuple[int, int], tuple[str, EniFirewall, SubnetGate]] = {
+            (a.version, int(a)): (name, fw, self._gate(fw)) for name, fw in firewalls.items()
                            for a in fw.instance.addresses}
         pyroute2_netns.pushns(plan.fabric.name)
         try:
             for eni in plan.enis:
                 queue = NetfilterQueue()
-                queue.bind(eni.queue, self._handler(eni.instance, firewalls[eni.instance]),
+                queue.bind(eni.queue, self._handler(eni.instance, firewalls[eni.instance],
+                                                    self._gate(firewalls[eni.instance])),
                            max_len=QUEUE_MAX_LEN, range=COPY_RANGE, sock_len=SOCKET_BUFFER)
                 self._queues.append(queue)
                 self.gso = enable_gso(queue.get_fd(), eni.queue) and self.gso
@@ -103,7 +108,13 @@ class QueueServer:
         for queue in self._queues:
             self._selector.register(queue.get_fd(), selectors.EVENT_READ, queue)
 
-    def _handler(self, eni: str, firewall: EniFirewall) -> Callable:
+    def _gate(self, firewall: EniFirewall) -> SubnetGate:
+        """The NACL gate of the instance's subnet (one allowing all when the lab has no NACL state)."""
+        if self._nacls is None:
+            return OPEN_GATE
+        return self._nacls.gate(firewall.instance.subnet)
+
+    def _handler(self, eni: str, firewall: EniFirewall, gate: SubnetGate) -> Callable:
         clock, public, hairpin, admit = self._clock, self._public, HAIRPIN_MARK, self._admit
         offloads, receivers, egress, ingress = self._offloads, self._receivers, Direction.EGRESS, Direction.INGRESS
 
@@ -119,22 +130,28 @@ class QueueServer:
                     # Hairpin: the kernel SNATs the source to the sender's public IP only after
                     # this hook; the SG must see the public IP (references then do not match).
                     packet.src = public.get(packet.src, packet.src)
-                if admit(eni, firewall, packet, ingress, now) is None:
+                # From outside the VPC (or hairpinned through the IGW): it enters the subnet.
+                boundary = None if gate.open_in[packet.version] else gate
+                if admit(eni, firewall, packet, ingress, now, boundary) is None:
                     pkt.drop()
                 else:
                     pkt.accept()
                 return
-            verdict = admit(eni, firewall, packet, egress, now)
+            version = packet.version
+            receiver = receivers.get((version, packet.dst))
+            # NACLs only where the packet leaves its subnet (never between two ENIs of one subnet).
+            leaving = None if gate.open_out[version] or (receiver is not None and receiver[2] is gate) else gate
+            verdict = admit(eni, firewall, packet, egress, now, leaving)
             if verdict is None:
                 pkt.drop()
                 return
             mark = 0
-            receiver = receivers.get((packet.version, packet.dst))
             if receiver is not None:
                 # To another instance's private address: no NAT on the way, so its ingress
                 # is decided now on the same packet, and POSTROUTING lets it pass unqueued.
-                peer_eni, peer = receiver
-                if admit(peer_eni, peer, packet, ingress, now) is None:
+                peer_eni, peer, peer_gate = receiver
+                entering = None if peer_gate is gate or peer_gate.open_in[version] else peer_gate
+                if admit(peer_eni, peer, packet, ingress, now, entering) is None:
                     pkt.drop()
                     return
                 mark = DECIDED_MARK
@@ -153,11 +170,15 @@ class QueueServer:
         return on_packet
 
     def _admit(self, eni: str, firewall: EniFirewall, packet: Packet, direction: Direction,
-               now: float) -> Verdict | None:
-        """ENI's verdict on the packet, told to the flow log; returned only when it accepts.
-        None also on an engine bug: the caller drops (fail closed)."""
+               now: float, boundary: SubnetGate | None = None) -> Verdict | None:
+        """ENI's verdict on the packet (with its subnet's NACL when `boundary` is crossed), told
+        to the flow log; returned only when it accepts. None also on an engine bug: the caller
+        drops (fail closed)."""
         try:
-            verdict = firewall.decide(packet, direction, now)
+            if direction is Direction.EGRESS:
+                verdict = leave(firewall, packet, now, boundary)
+            else:
+                verdict = enter(firewall, packet, now, boundary)
         except Exception:   # an engine bug: fail closed for this packet, keep the lab alive
             self.errors += 1
             if self.errors <= MAX_LOGGED_ERRORS:

@@ -29,6 +29,7 @@ from .conntrack import (
     initial_state,
     reopens,
 )
+from .infrastructure import is_infrastructure
 from .packet import ICMP_ERROR_TYPES, ICMPV6_ERROR_TYPES, Packet
 from .rules import CompiledRules
 from .sgstate import SecurityGroupState
@@ -77,10 +78,6 @@ _DROP_FRAGMENT = Verdict(DROP, FRAGMENT)
 _DROP_MALFORMED = Verdict(DROP, MALFORMED)
 _DROP_SOURCE_DEST = Verdict(DROP, ENI_SOURCE_DEST_CHECK_RESTRICTION)
 
-_FE80_PREFIX = 0x3FA               # fe80::/10, the top 10 bits
-_FF02_PREFIX = 0xFF02              # link-scope multicast ff02::/16 (MLD, ND)
-_V4_LINK_LOCAL_PREFIX = 0xA9FE     # 169.254.0.0/16 (metadata, time sync)
-_DNS_PORT = 53
 
 
 class EniFirewall:
@@ -111,7 +108,7 @@ class EniFirewall:
         if self._rules_version != self._state.version or self._rules is None:
             self._rules_version = self._state.version
             self._rules = CompiledRules(self._state.groups_of(self.instance.name),
-                                        self._state.member_addresses)
+                                        self._state.member_addresses, self._state.prefix_entries)
         return self._rules
 
     def set_timeouts(self, timeouts: ConntrackTimeouts) -> None:
@@ -140,7 +137,7 @@ class EniFirewall:
         rules = self.rules
         is_egress = direction is Direction.EGRESS
         proto = packet.proto
-        if self._is_infrastructure(packet, proto):
+        if is_infrastructure(packet, proto, self._dns):
             return self._count(_ACCEPT_INFRASTRUCTURE)
         if (packet.src if is_egress else packet.dst) not in self._own[version]:
             return self._count(_DROP_SOURCE_DEST)
@@ -157,20 +154,6 @@ class EniFirewall:
             else:
                 return self._count(self._existing(entry, packet, rules, direction, is_egress, now))
         return self._count(self._new_flow(key, packet, rules, direction, is_egress, now))
-
-    def _is_infrastructure(self, packet: Packet, proto: int) -> bool:
-        """IPv6 ND/RS/RA and link-local, IPv4 link-local, DNS to or from VPC+2: SGs never apply."""
-        if packet.version == 6:
-            src, dst = packet.src, packet.dst
-            return (src >> 118 == _FE80_PREFIX or dst >> 118 == _FE80_PREFIX or dst >> 112 == _FF02_PREFIX
-                    or (proto == PROTO_ICMPV6 and 133 <= packet.icmp_type <= 137))
-        if packet.src >> 16 == _V4_LINK_LOCAL_PREFIX or packet.dst >> 16 == _V4_LINK_LOCAL_PREFIX:
-            return True
-        if proto == PROTO_UDP or proto == PROTO_TCP:
-            dns = self._dns
-            return (packet.dst == dns and packet.dport == _DNS_PORT) or (
-                packet.src == dns and packet.sport == _DNS_PORT)
-        return False
 
     def _existing(self, entry: ConntrackEntry, packet: Packet, rules: CompiledRules,
                   direction: Direction, is_egress: bool, now: float) -> Verdict:

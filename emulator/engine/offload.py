@@ -13,6 +13,12 @@ pulls the flow back for good (its last counters are read, then it is released). 
 stay the engine's: kernel counters refresh the entries, and an entry that expires anyway is
 released so the flow's next packet meets the engine again.
 
+NACLs are stateless, so offload must never let a packet skip one: a flow is offered only when
+the NACLs it crosses allow both of its directions now (a flow's NACL verdicts are fixed while the
+NACLs are, since every packet of one direction has the same addresses, protocol and destination
+port), and every NACL change recalls all offloaded flows before it is acknowledged (`recall`,
+then the lab releases them), so the next packet of each meets the engine and the new rules.
+
 The offer is made on a packet leaving an instance (PREROUTING, before any NAT): its tuple is
 the kernel's original or reply tuple, which is how kernel flows are matched back.
 """
@@ -25,7 +31,8 @@ from emulator.model import PROTO_TCP, Topology
 
 from .conntrack import ESTABLISHED, ConntrackEntry, flow_key
 from .firewall import EniFirewall
-from .packet import Packet
+from .nacl import OPEN_GATE, SubnetGate
+from .packet import TCP_ACK, Packet
 
 OFFER_AFTER = 10                               # packets a flow carries (both ways) before it is offered
 Wire = tuple[int, int, int, int, int, int]     # version, proto, src, sport, dst, dport
@@ -72,9 +79,11 @@ class OffloadedFlow:
 class Offloads:
     """The lab's offloaded flows, keyed by the tuple of the packet that offered them."""
 
-    def __init__(self, topology: Topology, firewalls: dict[str, EniFirewall]):
+    def __init__(self, topology: Topology, firewalls: dict[str, EniFirewall],
+                 gates: dict[str, SubnetGate] | None = None):
         self._enis: dict[tuple[int, int], EniFirewall] = {
             (a.version, int(a)): firewalls[i.name] for i in topology.instances for a in i.addresses}
+        self._gates = gates or {}
         # Hairpin (to another instance's public IP) crosses NAT between the two ENIs: not offloaded.
         self._public = frozenset(int(i.public_ip) for i in topology.instances if i.public_ip is not None)
         self.flows: dict[Wire, OffloadedFlow] = {}
@@ -107,8 +116,30 @@ class Offloads:
         first = entries[0]
         if first.packets_egress + first.packets_ingress < OFFER_AFTER:     # type: ignore[union-attr]
             return False
+        if not self._nacls_allow(firewall, peer, packet):
+            return False
         self.flows[flow] = OffloadedFlow(flow, legs, entries[0])   # type: ignore[arg-type]
         return True
+
+    def _nacls_allow(self, firewall: EniFirewall, peer: EniFirewall | None, packet: Packet) -> bool:
+        """Both directions of the flow pass every NACL boundary they cross, now."""
+        own = self._gates.get(firewall.instance.subnet, OPEN_GATE)
+        other = None if peer is None else self._gates.get(peer.instance.subnet, OPEN_GATE)
+        if other is own:
+            return True                                # one subnet: no NACL on the way
+        back = Packet(packet.version, packet.dst, packet.src, packet.proto, packet.dport, packet.sport,
+                      tcp_flags=TCP_ACK)
+        checks = [(own, packet, True), (own, back, False)]
+        if other is not None:
+            checks += [(other, packet, False), (other, back, True)]
+        return all(gate.check(p, outbound).accepted for gate, p, outbound in checks)
+
+    def recall(self) -> int:
+        """A NACL changed: every offloaded flow comes back to the engine (the lab then releases
+        them all at once with `sync`, before the change is acknowledged). Returns how many."""
+        for flow in self.flows.values():
+            flow.closing = True
+        return len(self.flows)
 
     def pull_back(self, packet: Packet) -> bool:
         """A SYN, FIN or RST: the flow comes back to the engine for good. True when it was

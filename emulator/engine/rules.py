@@ -3,7 +3,8 @@
 Each rule becomes int tuples (network, mask, a_lo, a_hi, b_lo, b_hi, members, hit) in lists
 per (direction, address family, protocol). (a, b) is (destination port, 0) for TCP/UDP,
 (type, code) for ICMP, (0, 0) otherwise; ranges are inclusive. An SG-reference rule carries
-the member addresses of that family instead of a network. Lists put /0 rules first, so the
+the member addresses of that family instead of a network; a prefix-list rule becomes one tuple per
+entry of that family (all sharing the rule's hit). Lists put /0 rules first, so the
 first match is a /0 one whenever any /0 rule matches (that decides trackedness).
 """
 from __future__ import annotations
@@ -19,6 +20,12 @@ _FULL = (0, 0xFFFF)
 
 RuleTuple = tuple[int, int, int, int, int, int, "frozenset[int] | None", "RuleHit"]
 MemberLookup = Callable[[str, int], frozenset[int]]
+# prefix list id, family -> (network, mask) of each current entry
+PrefixLookup = Callable[[str, int], tuple[tuple[int, int], ...]]
+
+
+def _no_prefix_lists(pl_id: str, version: int) -> tuple[tuple[int, int], ...]:
+    return ()
 
 
 class RuleHit:
@@ -55,7 +62,8 @@ def _is_all_ports(rule: Rule) -> bool:
 class CompiledRules:
     """All rules of a set of SGs, by [egress?][family] then protocol."""
 
-    def __init__(self, groups: Iterable[SecurityGroup], members: MemberLookup):
+    def __init__(self, groups: Iterable[SecurityGroup], members: MemberLookup,
+                 prefix_lists: PrefixLookup = _no_prefix_lists):
         # [is_egress][version] -> (by protocol, protocol -1 rules only)
         self._lists: tuple[dict[int, tuple[dict[int, list[RuleTuple]], list[RuleTuple]]], ...] = ({}, {})
         # [is_egress][version] -> protocols (TCP/UDP) that a /0 rule opens on all ports
@@ -64,7 +72,7 @@ class CompiledRules:
         for is_egress, direction in ((False, Direction.INGRESS), (True, Direction.EGRESS)):
             for version in (4, 6):
                 entries = [entry for group in groups for rule in group.rules(direction)
-                           for entry in _compile(rule, group.id, version, members)]
+                           for entry in _compile(rule, group.id, version, members, prefix_lists)]
                 entries.sort(key=lambda e: not e[7].open)      # stable: /0 first, else file order
                 wildcard = [e for e in entries if e[7].rule.protocol == PROTO_ALL]
                 by_proto: dict[int, list[RuleTuple]] = {}
@@ -114,8 +122,13 @@ class CompiledRules:
         return proto in self._all_open[is_egress][version]
 
 
-def _compile(rule: Rule, sg_id: str, version: int, members: MemberLookup) -> list[RuleTuple]:
+def _compile(rule: Rule, sg_id: str, version: int, members: MemberLookup,
+             prefix_lists: PrefixLookup) -> list[RuleTuple]:
     ranges = _ranges(rule)
+    if rule.prefix_list is not None:
+        # Never "open": a prefix-list rule is not a 0.0.0.0/0 rule, so its flows are tracked.
+        shared = RuleHit(rule, sg_id, False)
+        return [(net, mask, *ranges, None, shared) for net, mask in prefix_lists(rule.prefix_list, version)]
     if rule.cidr is not None:
         if rule.cidr.version != version:
             return []                  # a 0.0.0.0/0 rule never matches IPv6, and vice versa

@@ -22,11 +22,14 @@ MALFORMED = "MALFORMED"
 UNTRACKED_RULE_REVOKED = "UNTRACKED_RULE_REVOKED"
 FRAGMENT = "FRAGMENT"
 ENI_SOURCE_DEST_CHECK_RESTRICTION = "ENI_SOURCE_DEST_CHECK_RESTRICTION"   # not the ENI's own address
+# Network ACLs (Reachability Analyzer's code for a NACL drop; the ACCEPT twin names a NACL pass)
+SUBNET_ACL_RESTRICTION = "SUBNET_ACL_RESTRICTION"
+SUBNET_ACL_ALLOWED = "SUBNET_ACL_ALLOWED"
 
 REASONS = (RULE_MATCH, UNTRACKED_ALLOWED_BY_RULE, TRACKED_RESPONSE, TRACKED_FLOW, RELATED_ICMP,
            OTHER_PROTO_600S_WINDOW, FRAGMENT_OF_FLOW, INFRASTRUCTURE, ENI_SG_RULES_MISMATCH,
            CONNTRACK_ALLOWANCE_EXCEEDED, MALFORMED, UNTRACKED_RULE_REVOKED, FRAGMENT,
-           ENI_SOURCE_DEST_CHECK_RESTRICTION)
+           ENI_SOURCE_DEST_CHECK_RESTRICTION, SUBNET_ACL_RESTRICTION, SUBNET_ACL_ALLOWED)
 
 _PHRASES = {
     RULE_MATCH: "new flow allowed",
@@ -44,6 +47,8 @@ _PHRASES = {
     FRAGMENT: "non-initial fragment that matches no flow and no all-ports rule",
     ENI_SOURCE_DEST_CHECK_RESTRICTION: "source/destination check: the instance is neither its source "
                                        "(egress) nor its destination (ingress)",
+    SUBNET_ACL_RESTRICTION: "the subnet's network ACL denies it",
+    SUBNET_ACL_ALLOWED: "the subnet's network ACL allows it",
 }
 
 

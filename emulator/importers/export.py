@@ -29,7 +29,9 @@ def _permissions(rules: tuple[Rule, ...], owner_id: str) -> list[dict]:
             permissions[key] = _permission(r)
         p = permissions[key]
         described = {"Description": r.description} if r.description else {}
-        if r.group is not None:
+        if r.prefix_list is not None:
+            p["PrefixListIds"].append({**described, "PrefixListId": r.prefix_list})
+        elif r.group is not None:
             p["UserIdGroupPairs"].append({**described, "GroupId": r.group, "UserId": owner_id})
         elif r.cidr is not None and r.cidr.version == 6:
             p["Ipv6Ranges"].append({"CidrIpv6": str(r.cidr), **described})

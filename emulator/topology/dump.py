@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from emulator.ids import sg_id_for, vpc_id_for
+from emulator.ids import nacl_id_for, prefix_list_id_for, sg_id_for, vpc_id_for
 
 from ..model import (
     AWS_TIMEOUTS,
@@ -15,6 +15,9 @@ from ..model import (
     PROTOCOL_NAMES,
     ConntrackTimeouts,
     Instance,
+    NaclEntry,
+    NetworkAcl,
+    PrefixList,
     Options,
     Quotas,
     Rule,
@@ -22,6 +25,7 @@ from ..model import (
     Topology,
     protocol_name,
 )
+from .nacls import default_nacl
 from .security_groups import DEFAULT_SG, default_egress, default_sg
 from .services import SSH_PORT
 
@@ -36,10 +40,15 @@ def dump(topology: Topology) -> dict:
     out["subnets"] = [{"name": s.name, "cidr": str(s.cidr),
                        **({"ipv6_cidr": str(s.ipv6_cidr)} if s.ipv6_cidr is not None else {})}
                       for s in t.subnets]
+    if t.prefix_lists:
+        out["prefix_lists"] = [_prefix_list(pl) for pl in t.prefix_lists]
     groups = list(t.security_groups)
     if groups and groups[0] == default_sg(t.vpc.dual_stack, t.options):
         groups.pop(0)  # parse puts the untouched default SG first again
     out["security_groups"] = [_group(t, g) for g in groups]
+    nacls = [n for n in t.network_acls if n != default_nacl(t.vpc.dual_stack)]
+    if nacls:
+        out["network_acls"] = [_nacl(n) for n in nacls]
     out["instances"] = [_instance(t, i) for i in t.instances]
     if t.internet:
         out["internet"] = [{"name": h.name, **({"ip": str(h.ip)} if h.ip is not None else {}),
@@ -73,13 +82,53 @@ def _rule(t: Topology, r: Rule) -> dict[str, object]:
             out["icmp_type"] = r.icmp_type
         if r.icmp_code != -1:
             out["icmp_code"] = r.icmp_code
-    if r.cidr is not None:
+    if r.prefix_list is not None:
+        listed = t.find_prefix_list(r.prefix_list)
+        out["prefix_list"] = listed.name if listed is not None else r.prefix_list
+    elif r.cidr is not None:
         out["cidr"] = str(r.cidr)
     else:
         group = t.find_sg(str(r.group))
         out["group"] = group.name if group is not None else r.group
     if r.description:
         out["description"] = r.description
+    return out
+
+
+def _prefix_list(pl: PrefixList) -> dict[str, object]:
+    out: dict[str, object] = {"name": pl.name}
+    if pl.id != prefix_list_id_for(pl.name):
+        out["id"] = pl.id
+    if pl.max_entries != (len(pl.entries) or 1):
+        out["max_entries"] = pl.max_entries
+    out["entries"] = [{"cidr": str(e.cidr), "description": e.description} if e.description else str(e.cidr)
+                      for e in pl.entries]
+    return out
+
+
+def _nacl(n: NetworkAcl) -> dict[str, object]:
+    out: dict[str, object] = {"name": n.name}
+    if n.id != nacl_id_for(n.name):
+        out["id"] = n.id
+    if n.subnets:
+        out["subnets"] = list(n.subnets)
+    out["ingress"] = [_nacl_entry(e) for e in n.ingress]
+    out["egress"] = [_nacl_entry(e) for e in n.egress]
+    return out
+
+
+def _nacl_entry(e: NaclEntry) -> dict[str, object]:
+    name = protocol_name(e.protocol)
+    out: dict[str, object] = {"rule": e.rule_number, "action": e.action,
+                              "protocol": name if name in PROTOCOL_NAMES else e.protocol}
+    if e.ports is not None:
+        out["ports"] = e.ports.low if e.ports.low == e.ports.high else str(e.ports)
+    if e.protocol in ICMP_PROTOCOLS:
+        if e.icmp_type != -1:
+            out["icmp_type"] = e.icmp_type
+        if e.icmp_code != -1:
+            out["icmp_code"] = e.icmp_code
+    out["cidr"] = str(e.cidr)
     return out
 
 

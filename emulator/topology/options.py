@@ -12,7 +12,7 @@ OPTION_KEYS = ("related_icmp", "default_egress_ipv6", "conntrack_allowance", "of
                "flow_log_interval", "account_id")
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 TIMEOUT_KEYS = tuple(f.name for f in dataclass_fields(ConntrackTimeouts))
-QUOTA_RANGES = {"rules_per_sg": (1, 1000), "sgs_per_eni": (1, 16)}
+QUOTA_RANGES = {"rules_per_sg": (1, 1000), "sgs_per_eni": (1, 16), "rules_per_nacl": (2, 40)}
 NO_LIMIT = 2**31 - 1
 
 

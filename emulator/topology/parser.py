@@ -9,14 +9,16 @@ from emulator.ids import vpc_id_for
 from ..errors import TopologyError
 from ..model import Options, Topology
 from .fields import describe, mapping, string
+from .nacls import parse_network_acls
 from .network import parse_subnets, parse_vpc
 from .nodes import Registry, parse_instances, parse_internet
 from .options import parse_options
+from .prefix_lists import parse_prefix_lists
 from .problems import Problems
 from .security_groups import parse_security_groups
 
 TOP_REQUIRED = ("vpc", "subnets")
-TOP_OPTIONAL = ("name", "security_groups", "instances", "internet", "options")
+TOP_OPTIONAL = ("name", "security_groups", "instances", "internet", "options", "prefix_lists", "network_acls")
 LAB_NAME = re.compile(r"[a-z0-9-]{1,16}")
 LAB_NAME_ALLOWED = "use 1-16 of a-z 0-9 and -"
 
@@ -43,7 +45,9 @@ def parse(data: object, source: str, default_name: str = "lab") -> Loaded:
     vpc = parse_vpc(p, top["vpc"]) if "vpc" in top else None
     subnets, subnet_names = parse_subnets(p, top["subnets"], vpc) if "subnets" in top else ((), ())
     dual_stack = vpc is not None and vpc.dual_stack
-    groups = parse_security_groups(p, top.get("security_groups"), dual_stack, options)
+    prefix_lists = parse_prefix_lists(p, top.get("prefix_lists"))
+    groups = parse_security_groups(p, top.get("security_groups"), dual_stack, options, prefix_lists)
+    nacls = parse_network_acls(p, top.get("network_acls"), subnet_names, dual_stack, options.quotas)
     registry = Registry()
     instances = parse_instances(p, top.get("instances"), vpc, subnets, subnet_names, groups, options,
                                 registry)
@@ -53,7 +57,8 @@ def parse(data: object, source: str, default_name: str = "lab") -> Loaded:
     if not vpc.id:
         vpc = replace(vpc, id=vpc_id_for(name))
     topology = Topology(name=name, vpc=vpc, subnets=subnets, security_groups=groups, instances=instances,
-                        internet=internet, options=options, source=source)
+                        internet=internet, options=options, source=source, network_acls=nacls,
+                        prefix_lists=prefix_lists)
     return Loaded(topology, tuple(p.warnings))
 
 

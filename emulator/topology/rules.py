@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv6Network
 
 from emulator.ids import rule_id_for
@@ -18,6 +18,7 @@ from ..model import (
     Direction,
     IPNetwork,
     PortRange,
+    PrefixList,
     Quotas,
     Rule,
     protocol_name,
@@ -26,10 +27,12 @@ from . import addresses
 from .fields import describe, integer, mapping, parse_int, sequence, string
 from .problems import Problems, item, key
 
-RULE_OPTIONAL = ("ports", "icmp_type", "icmp_code", "cidr", "group", "description")
+RULE_OPTIONAL = ("ports", "icmp_type", "icmp_code", "cidr", "group", "prefix_list", "description")
 PROTOCOL_ALLOWED = "use tcp, udp, icmp, icmpv6, all, -1 or a protocol number 0-255"
 PORTS_ALLOWED = 'use N or "N-M" with 0 <= N <= M <= 65535'
-PEER_ALLOWED = "give exactly one of cidr (an IPv4 or IPv6 CIDR) or group (an SG name or id of this file)"
+PEER_ALLOWED = ("give exactly one of cidr (an IPv4 or IPv6 CIDR), group (an SG name or id of this file) "
+                "or prefix_list (a prefix list name or id of this file)")
+PEERS = ("cidr", "group", "prefix_list")
 # AWS's character set for SG names and descriptions (VPC security groups).
 AWS_TEXT = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=;{}!$*]*")
 AWS_TEXT_ALLOWED = "use at most 255 of a-z A-Z 0-9 space and ._-:/()#,@[]+=;{}!$*"
@@ -43,6 +46,7 @@ class RuleContext:
     refs: Mapping[str, str]            # SG name or id -> SG id
     dual_stack: bool
     quotas: Quotas
+    prefix_lists: Mapping[str, PrefixList] = field(default_factory=dict)   # by name and by id
 
 
 def aws_text(p: Problems, value: object, path: str) -> str | None:
@@ -97,12 +101,13 @@ def parse_rule(p: Problems, value: object, path: str, direction: Direction, ctx:
     number = protocol(p, fields["protocol"], key(path, "protocol")) if "protocol" in fields else None
     ports = _ports(p, fields, path, number)
     icmp_type, icmp_code = _icmp(p, fields, path, number)
-    cidr, group = _peer(p, fields, path, number, ctx)
+    cidr, group, prefix_list = _peer(p, fields, path, number, ctx)
     description = aws_text(p, fields["description"], key(path, "description")) if "description" in fields else ""
     if len(p.errors) > before or number is None:
         return None
     return Rule(direction=direction, protocol=number, ports=ports, icmp_type=icmp_type,
-                icmp_code=icmp_code, cidr=cidr, group=group, description=description or "")
+                icmp_code=icmp_code, cidr=cidr, group=group, description=description or "",
+                prefix_list=prefix_list)
 
 
 def _ports(p: Problems, fields: dict[str, object], path: str, number: int | None) -> PortRange | None:
@@ -141,16 +146,20 @@ def _icmp(p: Problems, fields: dict[str, object], path: str, number: int | None)
 
 
 def _peer(p: Problems, fields: dict[str, object], path: str, number: int | None,
-          ctx: RuleContext) -> tuple[IPNetwork | None, str | None]:
-    if ("cidr" in fields) == ("group" in fields):
-        p.error(path, "has both cidr and group" if "cidr" in fields else "has neither cidr nor group", PEER_ALLOWED)
-        return None, None
+          ctx: RuleContext) -> tuple[IPNetwork | None, str | None, str | None]:
+    given = [peer for peer in PEERS if peer in fields]
+    if len(given) != 1:
+        what = "has both " + " and ".join(given) if given else "has neither cidr nor group (nor prefix_list)"
+        p.error(path, what, PEER_ALLOWED)
+        return None, None, None
     if "group" in fields:
-        return None, _group(p, fields["group"], key(path, "group"), ctx)
+        return None, _group(p, fields["group"], key(path, "group"), ctx), None
+    if "prefix_list" in fields:
+        return None, None, _prefix_list(p, fields["prefix_list"], key(path, "prefix_list"), number, ctx)
     where = key(path, "cidr")
     read = addresses.network(p, fields["cidr"], where, None)
     if read is None:
-        return None, None
+        return None, None, None
     net, canonical = read
     if not canonical:
         p.warn(where, f"'{str(fields['cidr']).strip()}' canonicalised to {net} (AWS stores the network address)")
@@ -159,7 +168,23 @@ def _peer(p: Problems, fields: dict[str, object], path: str, number: int | None,
     if number is not None and (number, net.version) in ((PROTO_ICMP, 6), (PROTO_ICMPV6, 4)):
         p.warn(where, f"protocol {protocol_name(number)} never carries IPv{net.version} traffic: "
                       "this rule can never match (icmp is IPv4, icmpv6 is IPv6)")
-    return net, None
+    return net, None, None
+
+
+def _prefix_list(p: Problems, value: object, path: str, number: int | None, ctx: RuleContext) -> str | None:
+    ref = string(p, value, path, "use the name or id of a prefix list in this file's prefix_lists")
+    if ref is None:
+        return None
+    found = ctx.prefix_lists.get(ref.strip())
+    if found is None:
+        names = ", ".join(sorted({pl.name for pl in ctx.prefix_lists.values()})) or "(none declared)"
+        p.error(path, f"no prefix list named or with id '{ref.strip()}' in this file",
+                f"declare it under prefix_lists, or use one of: {names}")
+        return None
+    if (number, found.family) in ((PROTO_ICMP, 6), (PROTO_ICMPV6, 4)):
+        p.warn(path, f"protocol {protocol_name(number)} never carries IPv{found.family} traffic: "
+                     f"this rule can never match ({found.name} is an IPv{found.family} list)")
+    return found.id
 
 
 def _group(p: Problems, value: object, path: str, ctx: RuleContext) -> str | None:
@@ -171,7 +196,7 @@ def _group(p: Problems, value: object, path: str, ctx: RuleContext) -> str | Non
         p.error(path, f"'{ref}' references a security group of another account or peered VPC",
                 "a lab has one VPC: reference an SG of this file by name or id, or allow the peer's CIDR")
     elif ref.startswith("pl-"):
-        p.error(path, f"'{ref}' is a prefix list", "prefix lists are not emulated: use one rule per CIDR")
+        p.error(path, f"'{ref}' is a prefix list", "write it as prefix_list: (declared under prefix_lists)")
     elif ref not in ctx.refs:
         names = ", ".join(sorted({n for n in ctx.refs if not n.startswith("sg-")}))
         p.error(path, f"no security group named or with id '{ref}' in this file", f"use one of: {names}")
@@ -201,29 +226,42 @@ def parse_rules(p: Problems, value: object, path: str, direction: Direction, sg_
             continue
         rules.append(replace(rule, rule_id=rule_id_for(sg_id, rule)))
         where.append(rule_path)
-    check_rule_quota(p, rules, path, direction, ctx.quotas)
+    check_rule_quota(p, rules, path, direction, ctx.quotas, ctx.prefix_lists)
     return tuple(rules)
 
 
+def rule_weight(rule: Rule, prefix_lists: Mapping[str, PrefixList]) -> tuple[int, int]:
+    """(address family, rules of the quota it uses): group rules count as one IPv4 rule; a prefix-list
+    rule counts its list's max_entries, whatever its current size (AWS managed-prefix-lists.html:
+    "max entries 20 ... counts as 20 security group rules")."""
+    if rule.prefix_list is not None:
+        found = prefix_lists.get(rule.prefix_list)
+        return (found.family, found.max_entries) if found is not None else (4, 1)
+    return (rule.cidr.version if rule.cidr is not None else 4), 1
+
+
 def check_rule_quota(p: Problems, rules: tuple[Rule, ...] | list[Rule], path: str, direction: Direction,
-                     quotas: Quotas) -> None:
+                     quotas: Quotas, prefix_lists: Mapping[str, PrefixList] | None = None) -> None:
     """AWS counts inbound and outbound separately, and IPv4 and IPv6 separately (group rules are IPv4)."""
     bound = "inbound" if direction is Direction.INGRESS else "outbound"
+    weights = [rule_weight(r, prefix_lists or {}) for r in rules]
     for family in (4, 6):
-        count = sum(1 for r in rules if (r.cidr.version if r.cidr is not None else 4) == family)
+        count = sum(n for f, n in weights if f == family)
         if count > quotas.rules_per_sg:
-            p.error(path, f"{count} IPv{family} {bound} rules exceed the quota of {quotas.rules_per_sg} "
+            lists = " (prefix lists count their max_entries)" if any(r.prefix_list for r in rules) else ""
+            p.error(path, f"{count} IPv{family} {bound} rules{lists} exceed the quota of {quotas.rules_per_sg} "
                           f"{bound} rules per security group per address family",
                     "remove rules or raise options.quotas.rules_per_sg (rules_per_sg x sgs_per_eni <= 1000)")
 
 
 
 def build_rule(fields: dict[str, object], direction: Direction, sg_id: str, refs: Mapping[str, str],
-               dual_stack: bool, source: str) -> tuple[Rule, tuple[str, ...]]:
+               dual_stack: bool, source: str,
+               prefix_lists: Mapping[str, PrefixList] | None = None) -> tuple[Rule, tuple[str, ...]]:
     """One rule given outside a file (a live `sg authorize-*`), validated exactly like a file's rule,
     with its stable id; returns the rule and its warnings, raises TopologyError."""
     p = Problems(source)
-    rule = parse_rule(p, fields, "rule", direction, RuleContext(refs, dual_stack, Quotas()))
+    rule = parse_rule(p, fields, "rule", direction, RuleContext(refs, dual_stack, Quotas(), prefix_lists or {}))
     if rule is None:
         raise TopologyError(p.errors)
     return replace(rule, rule_id=rule_id_for(sg_id, rule)), tuple(p.warnings)

@@ -7,7 +7,7 @@ from ipaddress import IPv4Network, IPv6Network
 
 from emulator.ids import rule_id_for, sg_id_for
 
-from ..model import PROTO_ALL, Direction, Options, Rule, SecurityGroup
+from ..model import PROTO_ALL, Direction, Options, PrefixList, Rule, SecurityGroup
 from .fields import mapping, sequence, string
 from .problems import Problems, item, key
 from .rules import RuleContext, aws_text, parse_rules
@@ -48,8 +48,8 @@ def default_sg(dual_stack: bool, options: Options) -> SecurityGroup:
                          egress=default_egress(sg_id, dual_stack, options))
 
 
-def parse_security_groups(p: Problems, value: object, dual_stack: bool,
-                          options: Options) -> tuple[SecurityGroup, ...]:
+def parse_security_groups(p: Problems, value: object, dual_stack: bool, options: Options,
+                          prefix_lists: tuple[PrefixList, ...] = ()) -> tuple[SecurityGroup, ...]:
     """Every SG of the file, with the default SG first unless the file redefines it."""
     items = sequence(p, value, "security_groups", "security groups") if value is not None else []
     declared = _declare(p, items or [])
@@ -64,7 +64,8 @@ def parse_security_groups(p: Problems, value: object, dual_stack: bool,
             p.error(key(clash, "id"), f"'{default_id}' is the id of the VPC's default security group",
                     "choose another id, or declare the SG as name: default")
         refs.update({DEFAULT_SG: default_id, default_id: default_id})
-    ctx = RuleContext(refs=refs, dual_stack=dual_stack, quotas=options.quotas)
+    lists = {ref: pl for pl in prefix_lists for ref in (pl.name, pl.id)}
+    ctx = RuleContext(refs=refs, dual_stack=dual_stack, quotas=options.quotas, prefix_lists=lists)
     for d in declared:
         ingress = parse_rules(p, d.fields.get("ingress", []), key(d.path, "ingress"), Direction.INGRESS, d.id, ctx)
         if "egress" in d.fields:
