@@ -181,7 +181,7 @@ def _prefix_list(p: Problems, value: object, path: str, number: int | None, ctx:
         p.error(path, f"no prefix list named or with id '{ref.strip()}' in this file",
                 f"declare it under prefix_lists, or use one of: {names}")
         return None
-    if (number, found.family) in ((PROTO_ICMP, 6), (PROTO_ICMPV6, 4)):
+    if number is not None and (number, found.family) in ((PROTO_ICMP, 6), (PROTO_ICMPV6, 4)):
         p.warn(path, f"protocol {protocol_name(number)} never carries IPv{found.family} traffic: "
                      f"this rule can never match ({found.name} is an IPv{found.family} list)")
     return found.id

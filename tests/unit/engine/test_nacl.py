@@ -5,14 +5,25 @@ from __future__ import annotations
 from ipaddress import ip_network
 
 import pytest
-from scapy.layers.inet import IP, TCP
+from scapy.layers.inet import IP
 
 from emulator.engine.nacl import OPEN_GATE, NaclVerdict, SubnetGate, enter, leave
 from emulator.engine.naclstate import NaclState
 from emulator.engine.packet import Packet, parse
 from emulator.engine.verdict import INFRASTRUCTURE, SUBNET_ACL_RESTRICTION
 from emulator.errors import AwsApiError
-from emulator.model import NACL_ALLOW, NACL_DENY, PROTO_ALL, PROTO_ICMP, PROTO_TCP, PROTO_UDP, Direction, NaclEntry, NetworkAcl, PortRange
+from emulator.model import (
+    NACL_ALLOW,
+    NACL_DENY,
+    PROTO_ALL,
+    PROTO_ICMP,
+    PROTO_TCP,
+    PROTO_UDP,
+    Direction,
+    NaclEntry,
+    NetworkAcl,
+    PortRange,
+)
 from emulator.topology import parse as parse_topology
 
 from .helpers import icmp, proto_packet, tcp, udp
