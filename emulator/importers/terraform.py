@@ -45,9 +45,10 @@ class Reader:
 
     # --- attribute values ---------------------------------------------------------------------
 
-    def ref(self, res: Resource, attr: str, what: str) -> list[str] | None:
-        """An id-valued attribute (string or list) as keys: its value, else what its expression references;
-        None when it is not set (or unknown and left to the provider)."""
+    def ref(self, res: Resource, attr: str, what: str, keep_unresolved: bool = True) -> list[str] | None:
+        """An id-valued attribute (string or list) as keys: its value, else what its expression references
+        (else, with `keep_unresolved`, the references themselves, so objects naming the same outside thing
+        stay together); None when it is not set (or unknown and left to the provider)."""
         value = res.value(attr)
         if value is not None:
             return _strings(value)
@@ -56,14 +57,15 @@ class Reader:
         found = self.plan.targets(res.module, res.expression(attr))
         if isinstance(found, list):
             return [r.key for r in found]
-        fallback = [r.removesuffix(".id") for r in found.references] if isinstance(found, Unresolved) else []
+        fallback = [r.removesuffix(".id") for r in found.references] \
+            if isinstance(found, Unresolved) and keep_unresolved else []
         self.inv.notes.append(f"{res.values.where}: {res.address}: {attr} ({what}) is known only after apply "
                               f"and comes from {found or 'the configuration'}, which this document does not hold: "
-                              f"{'kept as ' + ', '.join(fallback) if fallback else 'left unset'}")
+                              f"{'kept as ' + ', '.join(fallback) if fallback else 'taken as the imported one'}")
         return fallback or None
 
-    def first(self, res: Resource, attr: str, what: str) -> str | None:
-        keys = self.ref(res, attr, what)
+    def first(self, res: Resource, attr: str, what: str, keep_unresolved: bool = True) -> str | None:
+        keys = self.ref(res, attr, what, keep_unresolved)
         return keys[0] if keys else None
 
     def attribute_values(self, res: Resource, *path: str | int) -> list[str]:
@@ -83,8 +85,12 @@ class Reader:
                 out += _strings(found)
         return list(dict.fromkeys(out))
 
-    def vpc_of(self, res: Resource) -> str:
-        return self.first(res, "vpc_id", "its VPC") or DEFAULT_VPC
+    def vpc_of(self, res: Resource) -> str | None:
+        """The VPC's key; DEFAULT_VPC when vpc_id is not set; None when it is set to something this
+        document does not hold (the object joins the imported VPC)."""
+        if res.value("vpc_id") is None and not (res.is_unknown("vpc_id") and res.configured("vpc_id")):
+            return DEFAULT_VPC
+        return self.first(res, "vpc_id", "its VPC", keep_unresolved=False)
 
     # --- the document -------------------------------------------------------------------------
 
