@@ -15,6 +15,7 @@ from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
+from emulator.control.decisions import DecisionFeed
 from emulator.engine.conntrack import ConntrackEntry
 from emulator.engine.firewall import ACCEPT, EniFirewall, SecurityGroupState
 from emulator.engine.flowlog import DEFAULT_FORMAT, EniIdentity, FlowLog, render
@@ -100,10 +101,13 @@ class LabApi:
         self._closed: deque[tuple[int, dict[str, str]]] = deque(maxlen=CLOSED_RECORDS_KEPT)
         self._seq = 0
         self._drops: deque[tuple] = deque(maxlen=RECENT_DROPS)
+        self.decisions = DecisionFeed(wall_offset)      # live viewers' feed, off until read
+        self.generation = 0                             # mutating operations done: viewers redraw on change
         self.ops: dict[str, Callable[..., object]] = {
             "authorize": self.op_authorize, "revoke": self.op_revoke, "set_sgs": self.op_set_sgs,
             "set_conntrack": self.op_set_conntrack, "export": self.op_export, "conntrack": self.op_conntrack,
             "flowlogs": self.op_flowlogs, "counters": self.op_counters,
+            "decisions": self.op_decisions,
         }
         # the operations that change the lab (what a journal must keep); the rest only read
         self.mutating: set[str] = {"authorize", "revoke", "set_sgs", "set_conntrack"}
@@ -129,9 +133,12 @@ class LabApi:
         if verdict.action != ACCEPT:
             self._drops.append((now, eni, egress, packet.version, packet.proto, packet.src, packet.sport,
                                 packet.dst, packet.dport, verdict.reason))
+        if self.decisions.active:
+            self.decisions.record(eni, packet, egress, verdict, now)
 
     def tick(self, now: float) -> None:
-        """Once a second: close the flow-log interval when it is due."""
+        """Once a second: close the flow-log interval when it is due; idle viewers' feed turns off."""
+        self.decisions.expire(now)
         if not self.flowlog.due(now):
             return
         records = self.flowlog.close(now)
@@ -173,7 +180,10 @@ class LabApi:
             inspect.signature(handler).bind(now=now, **args)
         except TypeError as exc:
             raise AwsApiError("InvalidParameterValue", f"{op}: {exc}") from None
-        return handler(now=now, **args)
+        result = handler(now=now, **args)
+        if op in self.mutating:
+            self.generation += 1
+        return result
 
     def _rules(self, sg: str, direction: Direction, permissions: list[dict]) -> tuple[list, list[str]]:
         group = self._state.group(sg)
@@ -260,6 +270,10 @@ class LabApi:
         return {"records": closed, "next": self._seq,
                 "current": self.flowlog.current() if current else [],
                 "interval": self.flowlog.interval}
+
+    def op_decisions(self, now: float, since: int = 0) -> dict:
+        """The decision feed after `since` (see control/decisions.py) and the lab's generation."""
+        return {**self.decisions.op_decisions(now, since), "generation": self.generation}
 
     def op_counters(self, now: float) -> dict:
         enis = {name: {"counters": dict(fw.counters), "tracked": fw.table.tracked,
