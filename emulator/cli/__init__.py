@@ -25,6 +25,7 @@ VERBS = {
     "sg": "live:sg", "instance": "live:instance", "conntrack": "live:conntrack",
     "flowlogs": "live:flowlogs", "watch": "live:watch",
     "nacl": "network:nacl", "prefix-list": "network:prefix_list",
+    "ui": "web:ui",
 }
 
 
