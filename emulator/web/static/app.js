@@ -7,6 +7,7 @@ const MAX_ROWS = 300;            // flow table rows kept
 const MAX_PARTICLES = 80;        // dots in flight at once; more updates still count, without a dot
 const STALE_MS = 30000;          // an ENI mark fades when nothing was decided there for this long
 const FLIGHT_MS = 700;
+const PROTOCOLS = { 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6" };
 const REASONS = {                // short words for the table; the hover shows the engine's full text
   RULE_MATCH: "new flow", UNTRACKED_ALLOWED_BY_RULE: "allowed (untracked)", TRACKED_RESPONSE: "answer of a tracked flow",
   TRACKED_FLOW: "open tracked flow", RELATED_ICMP: "related ICMP", ENI_SG_RULES_MISMATCH: "no rule allows it",
@@ -334,15 +335,19 @@ async function showNode(name) {
       g.rules.length ? g.rules.map((r) => h("div", { class: "rule", title: r.id }, r.text, r.description ? h("span", { class: "kv" }, ` (${r.description})`) : null))
         : h("div", { class: "kv" }, "no rules"))),
     h("h3", {}, `Connection table (${data.conntrack.length})`),
-    data.conntrack.length ? table(["proto", "local", "", "remote", "state", "idle left", "pkts out/in"],
-      data.conntrack.map((e) => [e.proto, end(e.local, e.local_port), e.initiator === "egress" ? "→" : "←",
-        end(e.remote, e.remote_port), `${e.state}${e.tracked ? "" : " (untracked)"}`, `${e.idle_left}s`,
-        `${e.packets_out}/${e.packets_in}`])) : h("p", { class: "kv" }, "no open connections"),
+    data.conntrack.length ? table(["flow", "state", "idle left", "pkts out/in"],
+      data.conntrack.map((e) => [`${e.proto} :${e.local_port ?? e.icmp_id ?? ""} ${e.initiator === "egress" ? "→" : "←"} ${end(e.remote, e.remote_port)}`,
+        `${e.state}${e.tracked ? "" : " untracked"}`, `${e.idle_left}s`, `${e.packets_out}/${e.packets_in}`]))
+      : h("p", { class: "kv" }, "no open connections"),
     h("h3", {}, `Recent flow-log records (${data.flow_records.length})`),
-    data.flow_records.length ? table(["start", "dir", "src", "dst", "proto", "pkts", "action", "reason"],
-      data.flow_records.slice().reverse().map((r) => [clock(r.start), r["flow-direction"],
-        end(r.srcaddr, r.srcport), end(r.dstaddr, r.dstport), r.protocol, r.packets, r.action, r["reject-reason"]]))
-      : h("p", { class: "kv" }, "none yet (records close every flow-log interval)"));
+    data.flow_records.length ? table(["start", "flow", "pkts", "action"],
+      data.flow_records.slice().reverse().map((r) => {
+        const inbound = r["flow-direction"] === "ingress";
+        const flow = inbound ? `${PROTOCOLS[r.protocol] || r.protocol} :${r.dstport} ← ${end(r.srcaddr, r.srcport)}`
+          : `${PROTOCOLS[r.protocol] || r.protocol} :${r.srcport} → ${end(r.dstaddr, r.dstport)}`;
+        const action = h("span", { class: r.action === "ACCEPT" ? "ok" : "bad", title: r["reject-reason"] }, r.action);
+        return [clock(r.start), flow, r.packets, action];
+      })) : h("p", { class: "kv" }, "none yet (records close every flow-log interval)"));
 }
 
 async function showExplain(c) {
