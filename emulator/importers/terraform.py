@@ -207,8 +207,13 @@ def legacy_rules(rd: Reader, res: Resource, block: JsonValue, direction: str, ow
     if res.is_unknown(*path, "prefix_list_ids") and res.configured(*path, "prefix_list_ids"):
         rd.inv.skipped.append(f"{block.where}: {shown}: prefix_list_ids is known only after apply: not carried over")
     groups: list[str] = []
+    # source_security_group_id conflicts with cidr_blocks, ipv6_cidr_blocks, prefix_list_ids and self in
+    # the provider: when one of those is set, an unknown source_security_group_id is only computed.
+    other_peer = bool(rules) or _members(block).get("self") is True
     for attr in ("security_groups", "source_security_group_id"):
         known = _strings(_members(block).get(attr) or [])
+        if attr == "source_security_group_id" and other_peer and not known:
+            continue
         if not known and res.is_unknown(*path, attr) and res.configured(*path, attr):
             found = rd.plan.targets(res.module, res.expression(*path, attr))
             if isinstance(found, list):

@@ -211,3 +211,18 @@ def test_an_unknown_attribute_matters_only_when_the_configuration_sets_it(tmp_pa
     result = import_terraform(path)
     reported = [s for s in result.skipped if "aws_security_group_rule.r" in s]
     assert [needle in s for s in reported] == ([True] if needle else [])
+
+
+@pytest.mark.parametrize("peer", [{"cidr_blocks": ["10.0.0.0/8"]}, {"self": True}])
+def test_an_unknown_source_group_is_not_missing_when_another_peer_is_set_even_without_configuration(tmp_path, peer):
+    doc = {"format_version": "0.1", "planned_values": {"root_module": {"resources": [
+        {"address": "aws_security_group_rule.r", "mode": "managed", "type": "aws_security_group_rule", "name": "r",
+         "values": {"type": "ingress", "protocol": "tcp", "from_port": 22, "to_port": 22, "self": False,
+                    "security_group_id": "sg-0123456789abcdef0", **peer}}]}},
+        "resource_changes": [{"address": "aws_security_group_rule.r",
+                              "change": {"after_unknown": {"source_security_group_id": True}}}]}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(doc))
+    result = import_terraform(path)
+    assert not any("source_security_group_id" in s for s in result.skipped)
+    assert len(result.loaded.topology.sg("sg-0123456789abcdef0").ingress) == 1
