@@ -30,6 +30,9 @@ from .terraform_plan import SHAPE, Plan, Resource, Unresolved
 
 PLACEHOLDER_PUBLIC = IPv4Network("198.51.100.128/25")
 SG_HOLDERS = ("security_groups", "vpc_security_group_ids", "security_group_ids")
+# Data sources read like the resource: they describe a VPC or subnet that exists. A data source of a
+# security group has no rules in it, so it is only what references to it make of it.
+DATA_SOURCES = ("aws_vpc", "aws_subnet")
 
 
 def _prefix_list(p: str) -> str:
@@ -95,7 +98,8 @@ class Reader:
     # --- the document -------------------------------------------------------------------------
 
     def read(self) -> Inventory:
-        handled = [r for kind in HANDLERS for r in self.plan.resources if r.type == kind]
+        handled = [r for kind in HANDLERS for r in self.plan.resources
+                   if r.type == kind and (r.mode == "managed" or kind in DATA_SOURCES)]
         for res in handled:
             if res.configured_only:
                 self.inv.notes.append(f"{res.values.where}: {res.address}: the plan knows none of its values "

@@ -226,3 +226,21 @@ def test_an_unknown_source_group_is_not_missing_when_another_peer_is_set_even_wi
     result = import_terraform(path)
     assert not any("source_security_group_id" in s for s in result.skipped)
     assert len(result.loaded.topology.sg("sg-0123456789abcdef0").ingress) == 1
+
+
+def test_data_sources_give_subnets_but_a_group_data_source_is_not_a_group_without_rules(tmp_path):
+    doc = {"format_version": "1.2", "planned_values": {"root_module": {"resources": [
+        {"address": "aws_instance.app", "mode": "managed", "type": "aws_instance", "name": "app",
+         "values": {"subnet_id": "subnet-0a1b2c3d", "vpc_security_group_ids": ["sg-0123456789abcdef0"]}}]}},
+        "prior_state": {"values": {"root_module": {"resources": [
+            {"address": "data.aws_subnet.a", "mode": "data", "type": "aws_subnet", "name": "a",
+             "values": {"id": "subnet-0a1b2c3d", "cidr_block": "10.8.1.0/24", "vpc_id": "vpc-0a1b2c3d"}},
+            {"address": "data.aws_security_group.shared", "mode": "data", "type": "aws_security_group",
+             "name": "shared", "values": {"id": "sg-0123456789abcdef0", "name": "shared",
+                                          "vpc_id": "vpc-0a1b2c3d"}}]}}}}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(doc))
+    result = import_terraform(path)
+    t = result.loaded.topology
+    assert [(s.name, str(s.cidr)) for s in t.subnets] == [("subnet-0a1b2c3d", "10.8.1.0/24")]
+    assert any("sg-0123456789abcdef0" in s and "its rules are not in the inputs" in s for s in result.skipped)
