@@ -6,6 +6,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address
 
 from ..topology.addresses import subnet_reserved, unroutable
 from .inventory import ImportedInstance, Inventory
+from .json_source import ImportSourceError
 from .names import Names, instance_name, node_name
 from .network import Blocks
 
@@ -25,6 +26,12 @@ class Placement:
         self.sg_names = sg_names
         self.nodes = Names()
         self.taken: set[str] = set()             # every address handed out (private, public, IPv6)
+
+    def _refuse(self, message: str) -> None:
+        """An address the lab cannot give the instance: named, or with strict the import is refused."""
+        if self.inv.strict:
+            raise ImportSourceError(message.split(": not carried over", 1)[0])
+        self.inv.skipped.append(message)
 
     def _claim(self, address: str) -> bool:
         if address in self.taken:
@@ -85,8 +92,8 @@ class Placement:
         if why is None:
             out["private_ip"] = str(addr)
         else:
-            self.inv.skipped.append(f"{i.where}: {name}: private IP {i.private_ip} {why}: not carried over, "
-                                    "the next free address is used instead")
+            self._refuse(f"{i.where}: {name}: private IP {i.private_ip} {why}: not carried over, "
+                         "the next free address is used instead")
 
     def _public_ip(self, i: ImportedInstance, name: str, out: dict) -> None:
         why = None
@@ -103,7 +110,7 @@ class Placement:
         if why is None:
             out["public_ip"] = str(addr)
         else:
-            self.inv.skipped.append(f"{i.where}: {name}: public IP {i.public_ip} {why}: not carried over")
+            self._refuse(f"{i.where}: {name}: public IP {i.public_ip} {why}: not carried over")
 
     def _ipv6(self, i: ImportedInstance, name: str, v6: IPv6Network | None, out: dict) -> None:
         try:

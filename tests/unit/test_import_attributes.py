@@ -196,3 +196,14 @@ def test_instance_fields(tmp_path, field, value, check):
 def test_gone_instances_are_named(tmp_path, state):
     result = aws(tmp_path, [group()], [instance(State={"Name": state})], [subnet()])
     assert any(f"is {state}: not carried over" in s for s in result.skipped)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("PrivateIpAddress", "10.1.1.1", "app-1: private IP 10.1.1.1 is reserved by AWS"),
+    ("PrivateIpAddress", "10.2.0.9", "app-1: private IP 10.2.0.9 is outside its subnet 10.1.1.0/24"),
+    ("PublicIpAddress", "127.0.0.1", "app-1: public IP 127.0.0.1 is a loopback address"),
+])
+def test_an_address_the_lab_cannot_give_refuses_a_strict_import(tmp_path, field, value, message):
+    with pytest.raises(ImportSourceError, match=r"instances.json: Reservations\[0\].Instances\[0\]: " + message):
+        aws(tmp_path, [group()], [instance(**{field: value})], [subnet()], strict=True)
+    assert any(message in s for s in aws(tmp_path, [group()], [instance(**{field: value})], [subnet()]).skipped)

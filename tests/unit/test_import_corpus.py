@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.importers import import_aws, import_terraform
+from emulator.importers import ImportSourceError, import_aws, import_terraform
 from emulator.importers.build import ImportResult
 from emulator.importers.export import describe_security_groups
 
@@ -51,6 +51,22 @@ def check_messages(result: ImportResult, paths: list[Path]) -> None:
         assert resolve(docs[named.group(1)], named.group(2)), f"names no place of {named.group(1)}: {line}"
 
 
+def check_strict(result: ImportResult, strict) -> None:
+    """--strict imports the same lab, or refuses with the first problem the default mode named."""
+    try:
+        refused = strict()
+    except ImportSourceError as exc:
+        message = str(exc)
+        if "the inputs span" in message:
+            assert any("the inputs span" in n for n in result.notes), message
+        else:
+            place = re.match(r"(\S+?\.json): (\S+?):? ", message)
+            assert place and any(line.startswith(f"{place.group(1)}: {place.group(2)}") for line in result.skipped), \
+                message
+    else:
+        assert refused.data == result.data
+
+
 def named(result: ImportResult, source: str, path: str) -> bool:
     """Whether a warning names this place or one that holds it (its group, permission, resource)."""
     return any(re.search(re.escape(f"{source}: {path[:cut]}") + r"[: ]", line)
@@ -85,6 +101,7 @@ def test_aws_file(path: Path, tmp_path: Path) -> None:
     doc, prefix = load(path)
     result = import_aws(files=[path])
     check_messages(result, [path])
+    check_strict(result, lambda: import_aws(files=[path], strict=True))
     exported = round_trip(result, tmp_path)
     if "SecurityGroups" in doc:
         check_aws_groups(doc, prefix, exported, result, path.name)
@@ -148,6 +165,7 @@ def test_terraform_file(path: Path, tmp_path: Path) -> None:
     doc, _ = load(path)
     result = import_terraform(path)
     check_messages(result, [path])
+    check_strict(result, lambda: import_terraform(path, strict=True))
     exported = round_trip(result, tmp_path)
     keep = {str((r.get("values") or {}).get("id")) for r, _ in terraform_resources(doc)}   # ids the plan knows
     carried = aws_rules(exported, keep=keep)
