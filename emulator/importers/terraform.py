@@ -170,6 +170,7 @@ def read_group(rd: Reader, res: Resource) -> None:
             rd.inv.notes.append(f"{v.where}: {res.address}: name is known only after apply; the lab calls it {name}")
     group = rd.inv.group(res.key, name, v.where, rd.vpc_of(res))
     group.has_rules, group.where, group.description = True, v.where, _text(res.value("description")) or ""
+    group.owner = _text(res.value("owner_id"))          # known in a state and for groups that exist
     for direction in ("ingress", "egress"):
         blocks = v.items(direction) if not res.is_unknown(direction) or isinstance(_members(v).get(direction), list) \
             else []

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from emulator.cli import cli
 from emulator.importers import ImportSourceError, import_terraform
+from emulator.importers.export import describe_security_groups
 from emulator.model import Direction
 from emulator.topology import load
 
@@ -244,3 +245,11 @@ def test_data_sources_give_subnets_but_a_group_data_source_is_not_a_group_withou
     t = result.loaded.topology
     assert [(s.name, str(s.cidr)) for s in t.subnets] == [("subnet-0a1b2c3d", "10.8.1.0/24")]
     assert any("sg-0123456789abcdef0" in s and "its rules are not in the inputs" in s for s in result.skipped)
+
+
+def test_the_states_account_is_kept_for_exports(tmp_path):
+    text = (DATA / "state.json").read_text().replace('"owner_id": "123456789012"', '"owner_id": "210987654321"')
+    path = tmp_path / "state.json"
+    path.write_text(text)
+    exported = describe_security_groups(import_terraform(path).loaded.topology)
+    assert {g["OwnerId"] for g in exported["SecurityGroups"]} == {"210987654321"}
