@@ -135,9 +135,9 @@ class Placement:
             if out[-1]["public_ip"] is None:
                 del out[-1]["public_ip"]
         if out:
-            self.inv.notes.append(f"no instance data: one instance per security group ({len(out)}), in subnet "
-                                  f"{subnet}, each with a public IP from {GENERATED_PUBLIC} so its rules can be "
-                                  "exercised")
+            self.inv.notes.append(f"no instance of this VPC in the inputs: one instance per security group "
+                                  f"({len(out)}), in subnet {subnet}, each with a public IP from {GENERATED_PUBLIC} "
+                                  "so its rules can be exercised")
         return out
 
     def you(self, instances: list[dict], ipv6_cidr: IPv6Network | None) -> dict:
