@@ -26,7 +26,7 @@ from .build import ImportResult, build
 from .inventory import DEFAULT_VPC, ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
 from .json_source import ImportSourceError, JsonValue, read_json
 from .not_carried import TERRAFORM_TYPES
-from .terraform_plan import SHAPE, Plan, Resource, Unresolved
+from .terraform_plan import SHAPE, Plan, Resource, Unresolved, as_list
 
 PLACEHOLDER_PUBLIC = IPv4Network("198.51.100.128/25")
 SG_HOLDERS = ("security_groups", "vpc_security_group_ids", "security_group_ids")
@@ -75,9 +75,9 @@ class Reader:
         """Values an unknown attribute takes from the attributes it references (cidr_blocks =
         [aws_vpc.main.cidr_block]), where those are known."""
         expression = res.expression(*path)
-        refs = expression.get("references", []) if isinstance(expression, dict) else []
+        refs = as_list(expression.get("references")) if isinstance(expression, dict) else []
         out: list[str] = []
-        for ref in refs:
+        for ref in (r for r in refs if isinstance(r, str)):
             parts = ref.split(".")
             size = 3 if parts[0] == "data" else 2
             if len(parts) <= size or parts[0] in ("var", "module", "local", "each", "count"):

@@ -51,12 +51,13 @@ class Resource:
     def config(self) -> dict | None:
         """This resource's configuration block, None when the document has none for it."""
         own = _INDEX.sub("", self.address[len(self.module.prefix):])
-        return next((r for r in self.module.config.get("resources", []) if r.get("address") == own), None)
+        return next((r for r in as_list(self.module.config.get("resources"))
+                     if isinstance(r, dict) and r.get("address") == own), None)
 
     def expression(self, *path: str | int) -> object:
         """The configuration expression of an attribute (path through nested blocks), or None."""
         config = self.config()
-        node: object = config.get("expressions", {}) if config is not None else None
+        node: object = as_dict(config.get("expressions")) if config is not None else None
         for step in path:
             if isinstance(node, dict) and isinstance(step, str):
                 node = node.get(step)
@@ -87,7 +88,7 @@ class Resource:
     def from_configuration(self) -> None:
         """Values Terraform did not write: the configuration's constants; what it computes is unknown."""
         config = self.config()
-        expressions = config.get("expressions", {}) if config is not None else {}
+        expressions = as_dict(config.get("expressions")) if config is not None else {}
         constants = {k: e["constant_value"] for k, e in expressions.items()
                      if isinstance(e, dict) and "constant_value" in e}
         self.values = JsonValue(constants, self.values.path, self.values.source)
@@ -119,12 +120,12 @@ class Plan:
         self.doc = doc
         self.resources: list[Resource] = []
         config = doc.get("configuration")
-        root_config = config.value.get("root_module", {}) if config is not None and isinstance(config.value, dict) \
-            else {}
+        root_config = as_dict(as_dict(config.value if config is not None else None).get("root_module"))
         self.has_configuration = config is not None
         if doc.has("planned_values"):
-            unknown = {c.value.get("address"): (c.value.get("change") or {}).get("after_unknown") or {}
-                       for c in doc.items("resource_changes") if isinstance(c.value, dict)}
+            unknown = {c.value["address"]: as_dict(c.value.get("change")).get("after_unknown") or {}
+                       for c in doc.items("resource_changes")
+                       if isinstance(c.value, dict) and isinstance(c.value.get("address"), str)}
             self._walk(doc.need("planned_values").need("root_module"), Module("", root_config), unknown)
             prior = doc.get("prior_state")
             values = prior.get("values") if prior is not None else None
@@ -153,9 +154,9 @@ class Plan:
         for child in module.items("child_modules"):
             address = child.need_text("address")                      # module.net or module.net["a"]
             name = _INDEX.sub("", address.rsplit("module.", 1)[-1])
-            call = context.config.get("module_calls", {}).get(name, {})
-            self._walk(child, Module(address + ".", call.get("module", {}), context, call.get("expressions", {})),
-                       unknown, data_only)
+            call = as_dict(as_dict(context.config.get("module_calls")).get(name))
+            self._walk(child, Module(address + ".", as_dict(call.get("module")), context,
+                                     as_dict(call.get("expressions"))), unknown, data_only)
 
     # --- references ---------------------------------------------------------------------------
 
@@ -164,7 +165,7 @@ class Plan:
         it references only what this document does not hold, None when there is no expression."""
         if not isinstance(expression, dict):
             return None
-        refs = expression.get("references")
+        refs = [r for r in as_list(expression.get("references")) if isinstance(r, str)]
         if not refs:
             return Unresolved(()) if "constant_value" not in expression else None
         found: list[Resource] = []
@@ -196,17 +197,26 @@ class Plan:
     def _output(self, module: Module, call: str, output: str) -> list[Resource]:
         """module.<call>.<output>: the output's expression inside every instance of that module call."""
         name, bracket, key = call.partition("[")
-        config = module.config.get("module_calls", {}).get(name, {})
-        expression = config.get("module", {}).get("outputs", {}).get(output, {}).get("expression")
+        config = as_dict(as_dict(module.config.get("module_calls")).get(name))
+        expression = as_dict(as_dict(as_dict(config.get("module")).get("outputs")).get(output)).get("expression")
         instance = re.compile(re.escape(module.prefix) + r"module\." + re.escape(name) + r"(\[[^\]]*\])?\.")
         prefixes = dict.fromkeys(m.group(0) for r in self.resources if (m := instance.match(r.module.prefix))
                                  and (not bracket or m.group(1) == "[" + key))
         found: list[Resource] = []
         for prefix in prefixes:
-            child = Module(prefix, config.get("module", {}), module, config.get("expressions", {}))
+            child = Module(prefix, as_dict(config.get("module")), module, as_dict(config.get("expressions")))
             inner = self.targets(child, expression)
             found += inner if isinstance(inner, list) else []
         return found
+
+
+def as_dict(value: object) -> dict:
+    """A configuration object, {} where the document holds something else (read what is there)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _is_prefix(ref: str, refs: list[str]) -> bool:
