@@ -24,9 +24,9 @@ from ipaddress import IPv4Network
 
 from .build import ImportResult, build
 from .inventory import DEFAULT_VPC, ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
-from .json_source import ImportSourceError, JsonValue, read_json
+from .json_source import JsonValue, read_json
 from .not_carried import TERRAFORM_TYPES
-from .terraform_plan import SHAPE, Plan, Resource, Unresolved, as_list
+from .terraform_plan import Plan, Resource, Unresolved, as_list
 
 PLACEHOLDER_PUBLIC = IPv4Network("198.51.100.128/25")
 SG_HOLDERS = ("security_groups", "vpc_security_group_ids", "security_group_ids")
@@ -345,5 +345,3 @@ def import_terraform(path: str | os.PathLike, lab_name: str = "imported", vpc: s
     """A validated topology of one VPC from `terraform show -json` (plan or state)."""
     return build(Reader(read_json(path), strict).read(), lab_name, vpc)
 
-
-__all__ = ["SHAPE", "ImportSourceError", "import_terraform"]

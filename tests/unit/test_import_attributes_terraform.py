@@ -196,3 +196,46 @@ def test_instance_attributes(tmp_path, values, unknown, expressions, check):
     t = result.loaded.topology
     [lab_instance] = t.instances
     assert check(lab_instance, t)
+
+
+# --- aws_vpc, aws_subnet, aws_default_security_group ---------------------------------------------
+
+@pytest.mark.parametrize("values, unknown, expressions, vpc_block, noted", [
+    ({"cidr_block": "10.9.0.0/16"}, {}, {}, "10.9.0.0/16", None),
+    ({}, {"cidr_block": True}, {"ipv4_ipam_pool_id": {"constant_value": "ipam-pool-1"}}, "10.9.1.0/24",
+     "cidr_block is known only after apply (IPAM)"),                    # the block from the subnets
+    ({"cidr_block": None}, {}, {}, "10.9.1.0/24", "smallest block covering the subnets"),
+])
+def test_vpc_cidr_block(tmp_path, values, unknown, expressions, vpc_block, noted):
+    result = plan(tmp_path, ("aws_vpc", "main", values, {"id": True, **unknown}, expressions), subnet())
+    assert str(result.loaded.topology.vpc.cidr) == vpc_block
+    if noted:
+        assert any(noted in n for n in result.notes), result.notes
+
+
+@pytest.mark.parametrize("values, unknown, expressions", [
+    ({"cidr_block": None}, {}, {}),
+    ({}, {"cidr_block": True}, {"cidr_block": {"references": ["var.block"]}}),
+])
+def test_subnet_without_a_known_block_is_guessed_from_its_instances(tmp_path, values, unknown, expressions):
+    result = plan(tmp_path, vpc(), ("aws_subnet", "a", values, {"id": True, **unknown}, expressions),
+                  instance({"private_ip": "10.9.7.20"}, {"subnet_id": True},
+                           {"subnet_id": {"references": ["aws_subnet.a.id", "aws_subnet.a"]}}))
+    assert [str(s.cidr) for s in result.loaded.topology.subnets] == ["10.9.7.0/24"]
+    assert any("guessed 10.9.7.0/24 from its instances" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("values, unknown, carried", [
+    ({"ingress": [], "egress": []}, {}, ()),                            # Terraform removes the default rules
+    ({}, {"ingress": True, "egress": True}, ()),                        # computed, not configured: the same
+    ({"ingress": [block(self=True, protocol="-1", from_port=0, to_port=0)], "egress": []}, {},
+     ("ingress all from default",)),
+])
+def test_aws_default_security_group(tmp_path, values, unknown, carried):
+    result = plan(tmp_path, vpc(), ("aws_default_security_group", "d", {"vpc_id": None, **values},
+                                    {"id": True, "vpc_id": True, **unknown},
+                                    {"vpc_id": {"references": ["aws_vpc.main.id", "aws_vpc.main"]}}))
+    default = result.loaded.topology.sg("default")
+    assert (tuple(sorted(described(result.loaded.topology, "default", Direction.INGRESS))), default.egress) == \
+        (carried, ())
+    assert result.skipped == ()
