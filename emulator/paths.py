@@ -50,6 +50,34 @@ class LabPaths:
         return self.root / "flowlogs.log"
 
     @property
+    def topology_at_up(self) -> Path:
+        """The model as `up` built it: a restarted engine replays the journal on top of it."""
+        return self.root / "topology.up.pickle"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal.jsonl"
+
+    @property
+    def journal_commit(self) -> Path:
+        return self.root / "journal.commit"
+
+    @property
+    def tables(self) -> Path:
+        """The engine's connection tables, snapshotted every second for a restarted engine."""
+        return self.root / "conntrack.snapshot"
+
+    @property
+    def supervisor(self) -> Path:
+        """The supervisor's account: restarts, the last reason, whether it gave up."""
+        return self.root / "supervisor.json"
+
+    @property
+    def engine_fatal(self) -> Path:
+        """Why the engine refused to start (a restart would not help), for status."""
+        return self.root / "engine.fatal"
+
+    @property
     def ssh(self) -> Path:
         return self.root / "ssh"
 

@@ -7,6 +7,12 @@ writes its pid, binds every queue in the fabric namespace, then signals readines
 `ready` file. Every second it expires idle conntrack entries, closes a due flow-log interval and
 rewrites `health.json`; between packet batches it answers the control socket (live changes).
 SIGTERM/SIGINT stop it; with no engine the hooks drop everything (fail closed).
+
+It survives itself (emulator/lab/supervisor.py restarts it): it starts from the model `up` built,
+replays the journal of live changes (every mutating operation is journaled and fsynced before
+its answer) and restores the connection tables snapshotted every second, all before it binds
+a queue. A journal it cannot trust makes it exit ENGINE_FATAL with the reason in engine.fatal:
+the supervisor leaves the lab closed.
 """
 from __future__ import annotations
 
@@ -20,21 +26,27 @@ import time
 from emulator.control.api import LabApi
 from emulator.control.nacl_ops import NaclOps
 from emulator.control.server import ControlServer
+from emulator.dataplane import tables
+from emulator.dataplane.journal import Journal, JournalError, journaled
 from emulator.dataplane.kernel_conntrack import KernelConntrack
 from emulator.dataplane.nfqueue import QueueServer, public_sources
 from emulator.engine.firewall import EniFirewall, build_firewalls
 from emulator.engine.naclstate import NaclState
 from emulator.engine.offload import Offloads
 from emulator.lab import state
+from emulator.lab.supervisor import ENGINE_FATAL
+from emulator.model import Topology
 from emulator.plan import build_plan
 
 HEALTH_PERIOD = 1.0
 log = logging.getLogger("sgemu.engine")
 
 
-def write_health(lab: str, started: float, firewalls: dict[str, EniFirewall], server: QueueServer) -> None:
+def write_health(lab: str, started: float, firewalls: dict[str, EniFirewall], server: QueueServer,
+                 recovered: dict[str, int]) -> None:
     health = {
         "pid": os.getpid(), "started": started, "updated": time.time(), "engine_errors": server.errors,
+        **recovered,
         "gso": server.gso, "offloaded_flows": server.offloaded,
         "enis": {name: {"counters": dict(fw.counters), "flows": len(fw.table)}
                  for name, fw in firewalls.items()},
@@ -45,15 +57,32 @@ def write_health(lab: str, started: float, firewalls: dict[str, EniFirewall], se
     os.replace(tmp, path)
 
 
+def recover(lab: str, live: LabApi, firewalls: dict[str, EniFirewall], journal: Journal) -> dict[str, int]:
+    """Replay the journal (JournalError when it cannot be trusted), then restore the tables."""
+    changes = journal.load()
+    journal.replay(changes, live, time.monotonic())
+    if changes:
+        state.save_topology(lab, live.topology())
+    flows = tables.load(state.paths(lab).tables, firewalls, time.monotonic())
+    if changes or flows:
+        log.info("recovered: %d live changes replayed, %d flows restored", len(changes), flows)
+    return {"replayed_changes": len(changes), "restored_flows": flows}
+
+
 def serve(lab: str) -> None:
     paths = state.paths(lab)
     paths.engine_pid.write_text(f"{os.getpid()}\n")
     started = time.time()
-    topology = state.load_topology(lab)
+    topology = state.load_topology_at_up(lab)
     sg_state, firewalls = build_firewalls(topology)
     now = time.monotonic()
-    live = LabApi(lab, topology, sg_state, firewalls, now, time.time() - now, paths.flowlogs,
-                   lambda current: state.save_topology(lab, current))
+    persisting = False          # replay changes the model many times: persisted once, after it
+
+    def persist(current: Topology) -> None:
+        if persisting:
+            state.save_topology(lab, current)
+
+    live = LabApi(lab, topology, sg_state, firewalls, now, time.time() - now, paths.flowlogs, persist)
     stopping = False
 
     def stop(signum, frame) -> None:
@@ -79,12 +108,26 @@ def serve(lab: str) -> None:
             sync_offloads(time.monotonic())
 
     NaclOps(live, nacls, sg_state, topology, recall_offloads).install()
+    # Every operation is installed: the journal may hold any of them.
+    journal = Journal(paths.journal, paths.journal_commit)
+    try:
+        recovered = recover(lab, live, firewalls, journal)
+    except JournalError as exc:
+        paths.engine_fatal.write_text(f"{exc}; the lab stays closed: `sgemu down --lab {lab}`\n")
+        log.critical("%s", exc)
+        raise SystemExit(ENGINE_FATAL) from None
+    persisting = True
     server = QueueServer(plan, firewalls, public_sources(topology), observe=live.observe, offloads=offloads,
                          nacls=nacls)
-    control = ControlServer(paths.control, lambda op, args: live.handle(op, args, time.monotonic()),
-                            server.register, server.unregister)
+    if kernel is not None:
+        # Flows a dead engine had offloaded come back through the queues, where their restored
+        # entries (or the rules) decide; this engine offers them again once they qualify.
+        for flow in kernel.offloaded():
+            kernel.release(flow)
+    control = ControlServer(paths.control, journaled(live, journal, time.monotonic), server.register,
+                            server.unregister)
     try:
-        write_health(lab, started, firewalls, server)
+        write_health(lab, started, firewalls, server, recovered)
         paths.ready.write_text(f"{os.getpid()}\n")
         while not stopping:
             server.serve(HEALTH_PERIOD)
@@ -94,10 +137,12 @@ def serve(lab: str) -> None:
             for firewall in firewalls.values():
                 firewall.expire(now)
             live.tick(now)
-            write_health(lab, started, firewalls, server)
+            tables.save(paths.tables, firewalls, now)
+            write_health(lab, started, firewalls, server, recovered)
     finally:
         control.close()
         server.close()
+        journal.close()
         if kernel is not None:
             kernel.close()
 

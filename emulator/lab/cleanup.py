@@ -2,8 +2,8 @@
 
 Removes only what the state records AND our naming confirms: namespaces named
 `sgemu-<lab>-*` whose interfaces all carry the lab's ifalias marker, /etc/netns/<such ns>,
-processes inside those namespaces, and the engine daemon of that lab. Idempotent. Without a
-state directory (deleted while the lab ran), the record is rebuilt from names and markers.
+processes inside those namespaces, and the supervisor and engine daemon of that lab. Idempotent.
+Without a state directory (deleted while the lab ran), the record is rebuilt from names and markers.
 """
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from emulator.plan import marker as plan_marker
 
 from . import netns, processes
 from .state import LabState
-
-ENGINE_MODULE = "emulator.dataplane.daemon"
+from .supervisor import ENGINE_MODULE, SUPERVISOR_MODULE
 
 
 def is_engine(pid: int, lab: str) -> bool:
@@ -26,9 +25,19 @@ def is_engine(pid: int, lab: str) -> bool:
     return ENGINE_MODULE in argv and lab in argv
 
 
+def is_supervisor(pid: int, lab: str) -> bool:
+    argv = processes.cmdline(pid)
+    return SUPERVISOR_MODULE in argv and lab in argv
+
+
 def engine_pids(lab: str) -> list[int]:
     """Every running engine of this lab, found by its command line (even one not yet recorded)."""
     return processes.running([ENGINE_MODULE, lab])
+
+
+def supervisor_pids(lab: str) -> list[int]:
+    """Every supervisor of this lab, found by its command line (also one of a crashed lab)."""
+    return processes.running([SUPERVISOR_MODULE, lab])
 
 
 def recovered(lab: str) -> LabState:
@@ -53,6 +62,8 @@ def teardown(record: LabState) -> list[str]:
     mine = [ns for ns in record.namespaces if ns in present and ours(ns, record.lab, record.marker)]
     skipped += [f"namespace {ns} (not marked {record.marker!r})" for ns in record.namespaces
                 if ns in present and ns not in mine]
+    # The supervisor first, or it would restart the engine being stopped.
+    processes.stop(supervisor_pids(record.lab))
     engines = engine_pids(record.lab)
     # Processes left in our namespaces would keep them (and their veths) alive after deletion.
     processes.stop(engines + [p for ns in mine for p in netns.pids(ns)])

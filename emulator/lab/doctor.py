@@ -55,10 +55,17 @@ def checks() -> Iterator[Check]:
             yield Check("iptables front end", False, str(exc))
     labs = state.recorded_labs() if host.RUN_DIR.exists() else []
     for lab in labs:
-        alive = engine_status(lab).alive
-        yield Check(f"lab {lab}", alive, "engine up" if alive else
-                    f"engine DOWN: its traffic is blocked (fail closed); `sgemu down --lab {lab}`",
-                    required=False)
+        engine = engine_status(lab)
+        restarts = f"; {engine.restarts} restarts, last: {engine.last_reason}" if engine.last_reason else ""
+        if engine.alive:
+            detail = f"engine up, supervisor {engine.supervisor}{restarts}"
+        elif engine.closed_because:
+            detail = (f"engine DOWN, the supervisor gave up: {engine.closed_because}; its traffic is blocked "
+                      f"(fail closed); `sgemu down --lab {lab}`")
+        else:
+            detail = (f"engine DOWN (supervisor {engine.supervisor}{restarts}): its traffic is blocked "
+                      f"(fail closed); `sgemu down --lab {lab}`")
+        yield Check(f"lab {lab}", engine.alive and engine.supervisor == "watching", detail, required=False)
     if not labs:
         yield Check("running labs", True, "none", required=False)
     if root:

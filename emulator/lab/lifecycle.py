@@ -17,7 +17,7 @@ from emulator.model import PROTO_TCP, Instance, Topology
 from emulator.paths import NETNS_ETC
 from emulator.plan import LabPlan, build_plan
 
-from . import cleanup, hooks, netns, state
+from . import cleanup, hooks, netns, state, supervisor
 from .services import prepare_ssh, start_services
 from .state import LabState
 
@@ -48,6 +48,12 @@ class EngineStatus:
     counters: dict[str, int] = field(default_factory=dict)     # summed over ENIs
     enis: dict[str, dict] = field(default_factory=dict)         # per instance: counters, flows
     offloaded: int | None = None                                # flows the kernel fast-paths now
+    restarts: int = 0                                           # by the supervisor since `up`
+    last_reason: str | None = None                              # why the engine last died
+    supervisor: str = "not running"                             # watching | restarting | gave up | ...
+    closed_because: str | None = None                           # why the lab stays closed for good
+    replayed_changes: int = 0                                   # by the running engine at its start
+    restored_flows: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,19 +136,21 @@ def _build_network(plan: LabPlan, record: LabState, progress: Progress) -> None:
 
 
 def _start_engine(record: LabState, progress: Progress) -> None:
+    """Start the lab's supervisor (emulator/lab/supervisor.py), which starts the engine and keeps
+    it running; return once the engine has bound every queue."""
     progress("engine: binding queues")
     paths = record.paths
-    with state.private(paths.logs / "engine.log", "ab") as out:
+    with state.private(paths.logs / "supervisor.log", "ab") as out:
         # umask 077: everything the engine writes in the state directory is root's alone.
-        process = subprocess.Popen([sys.executable, "-m", "emulator.dataplane.daemon", record.lab],
+        process = subprocess.Popen([sys.executable, "-m", supervisor.SUPERVISOR_MODULE, record.lab],
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True, env=netns.package_env(), umask=0o077)
-    record.add_pid("engine", process.pid)
+    record.add_pid("supervisor", process.pid)
     deadline = time.monotonic() + READY_TIMEOUT
     while not paths.ready.exists():
         if process.poll() is not None:
             tail = (paths.logs / "engine.log").read_text(errors="replace").strip().splitlines()[-1:]
-            raise LabError(f"the engine exited during start-up ({process.returncode}): "
+            raise LabError(f"the engine exited during start-up: "
                            f"{tail[0] if tail else 'no output'} (log: {paths.logs / 'engine.log'})")
         if time.monotonic() > deadline:
             raise LabError(f"the engine did not bind its queues within {READY_TIMEOUT:g} s "
@@ -232,7 +240,8 @@ def resolve_lab(name: str | None) -> str:
 
 
 def engine_status(lab: str) -> EngineStatus:
-    pid = state.read_pid(state.paths(lab).engine_pid)
+    paths = state.paths(lab)
+    pid = state.read_pid(paths.engine_pid)
     health = state.read_health(lab) or {}
     fresh = time.time() - health.get("updated", 0) < HEALTH_STALE
     alive = pid is not None and cleanup.is_engine(pid, lab) and fresh
@@ -241,7 +250,14 @@ def engine_status(lab: str) -> EngineStatus:
     for eni in enis.values():
         for key, value in eni.get("counters", {}).items():
             counters[key] = counters.get(key, 0) + value
-    return EngineStatus(alive, pid, health.get("started"), counters, enis, health.get("offloaded_flows"))
+    account = supervisor.read_account(paths) or {}
+    watching = account.get("state", "not running")
+    if watching not in ("gave up", "stopped") and not any(cleanup.is_supervisor(p, lab)
+                                                          for p in [account.get("pid", 0)] if p):
+        watching = "not running"
+    return EngineStatus(alive, pid, health.get("started"), counters, enis, health.get("offloaded_flows"),
+                        account.get("restarts", 0), account.get("last_reason"), watching, account.get("gave_up"),
+                        health.get("replayed_changes", 0), health.get("restored_flows", 0))
 
 
 def _node_status(topology: Topology, plan: LabPlan, node: str) -> NodeStatus:

@@ -3,8 +3,13 @@ so `down` can clean up after a crash mid-`up`, a kill -9, or without the topolog
 
 Files in the state directory (root only, 0700):
   state.json       this record
-  topology.pickle  the lab's current model, for the engine daemon (and `status` without the file);
-                   the engine rewrites it after each live change (the topology file never changes)
+  topology.pickle  the lab's current model, for `status` without the file; the engine rewrites it
+                   after each live change (the topology file never changes)
+  topology.up.pickle  the model as `up` built it: the engine starts from it and replays the journal
+  journal.jsonl, journal.commit  every acknowledged live change (emulator/dataplane/journal.py)
+  conntrack.snapshot  the engine's connection tables, for a restarted engine (dataplane/tables.py)
+  supervisor.json  the supervisor's account: restarts, the last reason (emulator/lab/supervisor.py)
+  engine.fatal     why the engine refused to start (a damaged journal): the lab stays closed
   engine.pid       written by the daemon itself as its first act
   ready            written by the daemon once every queue is bound
   health.json      rewritten by the daemon every second (pid, start time, counters)
@@ -83,8 +88,9 @@ def create(lab: str, marker: str, source: str, topology: Topology) -> LabState:
     try:
         root.chmod(0o700)                    # mkdir's mode is cut by the umask, never widened
         (root / "logs").mkdir(mode=0o700)
-        with private(paths(lab).topology, "wb") as f:
-            pickle.dump(topology, f)
+        for where in (paths(lab).topology, paths(lab).topology_at_up):
+            with private(where, "wb") as f:
+                pickle.dump(topology, f)
         state = LabState(lab, marker, source=source)
         state.save()
     except OSError as exc:
@@ -102,6 +108,13 @@ def load(lab: str) -> LabState | None:
 
 def load_topology(lab: str) -> Topology:
     with open(paths(lab).topology, "rb") as f:
+        return pickle.load(f)
+
+
+def load_topology_at_up(lab: str) -> Topology:
+    """The model as `up` built it (what the journal of live changes applies to)."""
+    at_up = paths(lab).topology_at_up
+    with open(at_up if at_up.exists() else paths(lab).topology, "rb") as f:
         return pickle.load(f)
 
 

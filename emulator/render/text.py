@@ -51,12 +51,32 @@ def explanation_text(e: Explanation) -> Iterator[str]:
     yield f"outcome: [{style}]{e.outcome}[/{style}] ({escape(_named(e.why, e.groups))})"
 
 
+def restarts_text(engine) -> str:
+    """`restarted 2 times (last: killed by SIGKILL)`, or "" for an engine never restarted."""
+    if not engine.restarts and not engine.last_reason:
+        return ""
+    times = "once" if engine.restarts == 1 else f"{engine.restarts} times"
+    return f"restarted {times} (last: {escape(engine.last_reason or '?')})"
+
+
+def engine_health(engine) -> str:
+    """One line on the engine (`engine` is lab.EngineStatus): up, restarting, or down and why."""
+    restarts = restarts_text(engine)
+    if engine.alive:
+        return (f"engine up (pid {engine.pid}), {engine.counters.get('accepted', 0)} accepted, "
+                f"{engine.counters.get('dropped', 0)} dropped" + (f", {restarts}" if restarts else ""))
+    if engine.closed_because:
+        return (f"[red bold]engine DOWN[/], the supervisor gave up: {escape(engine.closed_because)}; "
+                "traffic is blocked (fail closed); `sgemu down`, then `sgemu up` again")
+    if engine.supervisor in ("watching", "restarting", "starting"):
+        return ("[red bold]engine DOWN[/], restarting: traffic is blocked (fail closed) until it is back"
+                + (f"; {restarts}" if restarts else ""))
+    return "[red bold]engine DOWN[/]: traffic is blocked (fail closed); `sgemu down`, then `sgemu up` again"
+
+
 def lab_table(status) -> Table:
     """A running lab's nodes: addresses and SGs (`status` is lab.LabStatus)."""
-    engine = status.engine
-    health = (f"engine up (pid {engine.pid}), {engine.counters.get('accepted', 0)} accepted, "
-              f"{engine.counters.get('dropped', 0)} dropped") if engine.alive else \
-        "[red bold]engine DOWN[/]: traffic is blocked (fail closed); `sgemu down`, then `sgemu up` again"
+    health = engine_health(status.engine)
     table = Table(title=f"lab {status.lab}: {health}; hooks via {status.frontend}; {status.offload_text}",
                   title_justify="left",
                   box=box.SIMPLE_HEAD)

@@ -78,6 +78,8 @@ def test_killed_engine_fails_closed_status_says_so_down_cleans_and_up_works_agai
     assert cli("up", str(path), "--detach").returncode == 0
     try:
         assert_reachability("it7-kill", [Case("you", "web", 80, "open")])
+        # the supervisor first, or it would restart the engine (tests/integration/test_survive.py)
+        os.kill(state.load("it7-kill").pids["supervisor"], signal.SIGKILL)
         pid = lab.status("it7-kill").engine.pid
         os.kill(pid, signal.SIGKILL)
         time.sleep(lab.HEALTH_STALE + 0.5)
