@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from emulator.importers import import_aws, import_terraform
 from emulator.lab import lifecycle as lab
 from emulator.model import Topology
 from emulator.testing.probe import probe
+from emulator.topology import parse
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TIMEOUT = 1.0
@@ -48,3 +51,22 @@ def test_imported_terraform_plan_enforces_its_rules() -> None:
              ("web-1", "db", 5432, False),          # rule resource in a module, source via var.web_sg_id
              ("web-1", "db", 22, False)]
     assert observe(result.loaded.topology, cases) == ["refused", "refused", "timeout", "refused", "timeout"]
+
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"{CORPUS} is absent")
+def test_a_real_accounts_files_enforce_their_rules() -> None:
+    """cloudmapper's demo account, unchanged: Bastion allows 22 from 1.1.1.1/32 only (an internet host at
+    that address is added); Internal web allows 8000 from Bastion and Public web, not from itself."""
+    demo = sorted((CORPUS / "aws").glob("cloudmapper-demo-ec2-describe-*.json"))
+    result = import_aws(files=demo, lab_name="it-import-real")
+    data = {**result.data, "internet": [*result.data["internet"], {"name": "office", "ip": "1.1.1.1"}]}
+    topology = parse(data, "cloudmapper demo", "it-import-real").topology
+    cases = [("office", "bastion", 22, False),      # 22 from 1.1.1.1/32
+             ("you", "bastion", 22, False),         # you (203.0.113.10) is not an office
+             ("bastion", "web1", 8000, False),      # Internal web: 8000 from Bastion
+             ("web1", "web2", 8000, False),         # ... but not from Internal web itself
+             ("bastion", "web1", 22, False)]
+    assert observe(topology, cases) == ["refused", "timeout", "refused", "timeout", "timeout"]
