@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .model import (
+    DEFAULT_NACL,
     ICMP_PROTOCOLS,
     PORTED_PROTOCOLS,
     PROTO_ALL,
@@ -149,6 +150,16 @@ def _host_lines(h: InternetHost) -> list[str]:
     return [h.name, " / ".join(str(a) for a in h.addresses)]
 
 
+def _nacl_line(topology: Topology, subnet: str) -> list[str]:
+    """The subnet's network ACL when it is not the untouched default that allows everything."""
+    nacl = topology.nacl_for(subnet)
+    if nacl is None:
+        return []
+    entries = (*nacl.ingress, *nacl.egress)
+    allows_all = all(e.action == "allow" and e.protocol == PROTO_ALL and e.cidr.prefixlen == 0 for e in entries)
+    return [] if nacl.name == DEFAULT_NACL and allows_all else [f"NACL {nacl.name}"]
+
+
 def _dot_text(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -169,8 +180,10 @@ def to_dot(topology: Topology) -> str:
     for index, subnet in enumerate(topology.subnets):
         members = [i for i in topology.instances if i.subnet == subnet.name]
         blocks = " ".join(str(c) for c in (subnet.cidr, subnet.ipv6_cidr) if c is not None)
+        nacl = _nacl_line(topology, subnet.name)
         out += [f"    subgraph cluster_subnet_{index} {{",
-                f"      label={_dot_text(f'{subnet.name} {blocks}')}; style=rounded;"]
+                f"      label={label([f'{subnet.name} {blocks}', *nacl])}; style=rounded;",
+                f"      id={_dot_text(f'subnet:{subnet.name}')};"]
         out += [f"      {_dot_text(i.name)} [shape=box, label={label(_instance_lines(topology, i))}];" for i in members]
         if not members:
             out.append(f'      "empty subnet {index}" [shape=plaintext, label="(no instances)"];')

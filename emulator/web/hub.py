@@ -44,6 +44,7 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._cursor = 0
         self._flowlog_cursor: int | None = None
+        self._flowlog_lock = threading.Lock()       # the hub's thread and page requests both read records
         self.generation: int | None = None
         self.graph_version = 0
         self.exported: dict = {}
@@ -127,16 +128,26 @@ class Hub:
         if not self.engine["ok"]:
             self._engine(True, "")
 
-    def _read_flowlogs(self) -> None:
-        if self._flowlog_cursor is None:         # start with the most recent records, not all of them
-            latest = self.ask("flowlogs", since=1 << 62, current=False)["next"]
-            self._flowlog_cursor = max(0, latest - 500)
-        answer = self.ask("flowlogs", since=self._flowlog_cursor, current=False)
-        if answer["next"] < self._flowlog_cursor:
-            self._flowlog_cursor = None
-            return
-        self.flow_records.extend(answer["records"])
-        self._flowlog_cursor = answer["next"]
+    def _read_flowlogs(self, current: bool = False) -> list[dict[str, str]]:
+        """Closed flow-log records since the last read into `flow_records`; the open interval's when asked."""
+        with self._flowlog_lock:
+            if self._flowlog_cursor is None:     # start with the most recent records, not all of them
+                latest = self.ask("flowlogs", since=1 << 62, current=False)["next"]
+                self._flowlog_cursor = max(0, latest - 500)
+            answer = self.ask("flowlogs", since=self._flowlog_cursor, current=current)
+            if answer["next"] < self._flowlog_cursor:    # a restarted engine numbers records afresh
+                self._flowlog_cursor = None
+                return []
+            self.flow_records.extend(answer["records"])
+            self._flowlog_cursor = answer["next"]
+            return list(answer["current"])
+
+    def flow_records_of(self, eni: str, kept: int = 50) -> list[dict[str, str]]:
+        """The ENI's latest flow-log records, closed and open, read now (for a page that asks)."""
+        current = self._read_flowlogs(current=True)
+        with self._flowlog_lock:
+            closed = [r for r in self.flow_records if r.get("eni") == eni]
+        return [*closed, *(r for r in current if r.get("eni") == eni)][-kept:]
 
     def _engine(self, ok: bool, message: str) -> None:
         self.engine = {"ok": ok, "message": message}

@@ -24,7 +24,7 @@ from emulator.errors import AwsApiError, EmulatorError
 from emulator.explain import explain, explanation_json
 
 from .hub import Hub
-from .view import instance_details, named_text, node_fields, sg_names
+from .view import instance_details, named_text, node_fields, sg_names, subnet_details
 
 HOST = "127.0.0.1"
 HEARTBEAT = 15.0                # seconds between keep-alive comments on the event stream
@@ -128,6 +128,8 @@ class Handler(BaseHTTPRequestHandler):
             self._events()
         elif path.startswith("/api/node/"):
             self._node(path.removeprefix("/api/node/"))
+        elif path.startswith("/api/subnet/"):
+            self._subnet(path.removeprefix("/api/subnet/"))
         elif path == "/api/explain":
             self._explain(query)
         else:
@@ -168,16 +170,14 @@ class Handler(BaseHTTPRequestHandler):
         if topology is None:
             self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "the lab's model is not loaded yet")
             return
-        records = [r for r in hub.flow_records if r.get("eni") == name][-50:]
         instance = next((i for i in topology.instances if i.name == name), None)
         if instance is not None:
             try:
                 table = hub.ask("conntrack", instance=name).get(name, [])
-                current = hub.ask("flowlogs", since=1 << 62, current=True)["current"]
+                records = hub.flow_records_of(name)
             except (EmulatorError, OSError) as exc:
                 self._json({"error": str(exc)}, HTTPStatus.BAD_GATEWAY)
                 return
-            records += [r for r in current if r.get("eni") == name]
             self._json({**instance_details(topology, instance), "conntrack": table, "flow_records": records})
             return
         found = node_fields(hub.exported, name)
@@ -186,6 +186,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         kind, fields = found
         self._json({"name": name, "kind": kind, "fields": fields})
+
+    def _subnet(self, name: str) -> None:
+        topology = self.server.hub.topology
+        details = subnet_details(topology, name) if topology is not None else None
+        if details is None:
+            self._refuse(HTTPStatus.NOT_FOUND, f"no subnet named {name!r} in lab {self.server.hub.lab}")
+        else:
+            self._json(details)
 
     def _explain(self, query: dict[str, list[str]]) -> None:
         topology = self.server.hub.topology

@@ -134,6 +134,23 @@ def instance_details(topology: Topology, instance: Instance) -> dict:
             "addresses": {k: str(v) for k, v in addresses.items() if v is not None}, "security_groups": sgs}
 
 
+def subnet_details(topology: Topology, name: str) -> dict | None:
+    """A subnet's blocks and its network ACL's numbered entries in AWS's order (None: no such subnet)."""
+    subnet = next((s for s in topology.subnets if s.name == name), None)
+    if subnet is None:
+        return None
+    nacl = topology.nacl_for(name)
+    shown = None
+    if nacl is not None:
+        shown = {"name": nacl.name, "id": nacl.id, "entries": [
+            {"direction": e.direction.value, "rule_number": e.rule_number, "action": e.action, "text": e.describe()}
+            for e in (*sorted(nacl.ingress, key=lambda e: e.rule_number),
+                      *sorted(nacl.egress, key=lambda e: e.rule_number))]}
+    blocks = [str(c) for c in (subnet.cidr, subnet.ipv6_cidr) if c is not None]
+    members = [i.name for i in topology.instances if i.subnet == name]
+    return {"name": name, "kind": "subnet", "blocks": blocks, "instances": members, "nacl": shown}
+
+
 def node_fields(exported: dict, name: str) -> tuple[str, dict] | None:
     """Any named node of the exported topology (kind = the list it is in), for kinds without a panel of
     their own: internet hosts, and whatever the model grows (NACLs, gateways)."""

@@ -20,11 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from emulator.lab import lifecycle as labs
+from emulator.model import Topology
 from emulator.testing.probe import probe
+from emulator.topology import parse
 
-from .reach import running, topology
+from .reach import running
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, NFQUEUE)")]
@@ -37,9 +40,23 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SHOWN_WITHIN = 15_000            # ms: the page polls twice a second; a loaded CI machine gets slack
 
 
+# The private subnet's NACL refuses 8080 from alb although both SGs allow it: a drop the NACL decides.
+PRIVATE_NACL = {"name": "private-acl", "subnets": ["private"],
+                "ingress": [{"rule": 90, "action": "deny", "protocol": "tcp", "ports": 8080, "cidr": "10.0.1.10/32"},
+                            {"rule": 100, "action": "allow", "protocol": "all", "cidr": "0.0.0.0/0"}],
+                "egress": [{"rule": 100, "action": "allow", "protocol": "all", "cidr": "0.0.0.0/0"}]}
+
+
+def three_tier_with_a_nacl() -> Topology:
+    data = yaml.safe_load(THREE_TIER.read_text())
+    data["name"] = LAB
+    data["network_acls"] = [PRIVATE_NACL]
+    return parse(data, str(THREE_TIER)).topology
+
+
 @pytest.fixture(scope="module")
 def lab() -> Iterator[str]:
-    with running(topology(THREE_TIER, LAB)) as name:
+    with running(three_tier_with_a_nacl()) as name:
         yield name
 
 
@@ -144,6 +161,26 @@ def test_the_page_shows_allowed_and_dropped_flows_at_their_enis_with_their_rules
     assert "alb-sg (sg-" in accepted.locator("title").text_content()
     assert page.locator("#engine").text_content() == "live"
     _screenshot(page, tmp_path, "ui.png")
+
+
+def test_a_nacl_drop_shows_at_the_eni_with_the_nacl_rule_and_the_subnet_shows_its_nacl(lab, page, tmp_path):
+    assert _exec(lab, "alb", "curl", "-s", "-m", "2", "http://app:8080").returncode != 0
+    row = "#flows tr[data-client='alb'][data-server='app'][data-port='8080']"
+    chip = page.wait_for_selector(f"{row} .hop[data-eni='app'][data-direction='ingress'][data-action='DROP']"
+                                  "[data-reason='SUBNET_ACL_RESTRICTION']", timeout=SHOWN_WITHIN)
+    assert "network ACL private-acl" in chip.get_attribute("title") and "rule 90 deny" in chip.text_content()
+    page.wait_for_selector(f"{row} .hop[data-eni='alb'][data-direction='egress'][data-action='ACCEPT']")
+    mark = page.locator("g.mark[data-eni='app'][data-direction='ingress'][data-peer='alb']")
+    assert mark.get_attribute("data-action") == "DROP"
+    subnet = page.locator("#graph g.cluster[data-subnet='private']")
+    assert "NACL private-acl" in subnet.text_content()
+    subnet.locator("text").first.click()
+    page.wait_for_selector("#panel [data-nacl='private-acl']")
+    assert "rule 90 deny tcp 8080 from 10.0.1.10/32" in page.locator("#panel").text_content()
+    page.locator(row).click()
+    page.wait_for_selector("#panel h2[data-explain]")
+    assert "private-acl" in page.locator("#panel").text_content()
+    _screenshot(page, tmp_path, "ui-nacl.png")
 
 
 def test_clicking_a_drop_shows_its_explain(lab, page, tmp_path):

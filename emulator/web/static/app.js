@@ -59,7 +59,8 @@ function service(c) {
 function hopWhy(hop) {
   if (hop.rule && (hop.reason === "RULE_MATCH" || hop.reason === "UNTRACKED_ALLOWED_BY_RULE"))
     return `${hop.sg}: ${hop.rule_short}`;
-  return REASONS[hop.reason] || hop.reason;
+  // a reason without a short word (a NACL, a gateway...): the engine's own words, without the action
+  return REASONS[hop.reason] || hop.verdict.replace(/^(ACCEPT|DROP):? */, "").replace(/ \((?:sg|acl)-[0-9a-f]+\)/g, "");
 }
 
 // --- the graph ------------------------------------------------------------------------------------------
@@ -81,6 +82,11 @@ async function loadGraph(version) {
     g.addEventListener("click", () => showNode(name));
     if (name === state.selected) g.classList.add("selected");
     state.nodes.set(name, { g, box, cx: box.x + box.width / 2, cy: box.y + box.height / 2 });
+  }
+  for (const g of svg.querySelectorAll("g.cluster[id^='subnet:']")) {
+    const name = g.id.slice("subnet:".length);
+    g.dataset.subnet = name;
+    g.addEventListener("click", () => showSubnet(name));
   }
   state.layer = s("g", { id: "overlay" });
   svg.querySelector("g.graph").appendChild(state.layer);
@@ -345,9 +351,26 @@ async function showNode(name) {
         const inbound = r["flow-direction"] === "ingress";
         const flow = inbound ? `${PROTOCOLS[r.protocol] || r.protocol} :${r.dstport} ← ${end(r.srcaddr, r.srcport)}`
           : `${PROTOCOLS[r.protocol] || r.protocol} :${r.srcport} → ${end(r.dstaddr, r.dstport)}`;
-        const action = h("span", { class: r.action === "ACCEPT" ? "ok" : "bad", title: r["reject-reason"] }, r.action);
+        const action = h("span", { class: r.action === "ACCEPT" ? "verdict-ok" : "verdict-bad", title: r["reject-reason"] }, r.action);
         return [clock(r.start), flow, r.packets, action];
       })) : h("p", { class: "kv" }, "none yet (records close every flow-log interval)"));
+}
+
+async function showSubnet(name) {
+  state.selected = null;
+  let data;
+  try { data = await getJSON(`/api/subnet/${encodeURIComponent(name)}`); } catch (error) {
+    panel(h("p", { class: "error" }, String(error.message))); return;
+  }
+  const nacl = data.nacl;
+  panel(h("h2", { "data-subnet": name }, `${name} `, h("span", { class: "kv" }, "subnet")),
+    h("div", { class: "kv" }, `${data.blocks.join(" · ")} · instances: ${data.instances.join(", ") || "none"}`),
+    h("h3", {}, "Network ACL"),
+    nacl ? [h("div", { "data-nacl": nacl.name }, h("b", {}, nacl.name), h("span", { class: "kv" }, ` ${nacl.id}`)),
+      table(["dir", "rule", "entry"], nacl.entries.map((e) => [e.direction, String(e.rule_number),
+        h("span", { class: `rule ${e.action}` }, e.text)])),
+      h("p", { class: "kv" }, "Stateless, first match by rule number, then the implicit * deny.")]
+      : h("p", { class: "kv" }, "none"));
 }
 
 async function showExplain(c) {
