@@ -27,24 +27,27 @@ def _named(text: str, groups: Iterable[tuple[str, str]]) -> str:
     return text
 
 
-def _hop(hop: Hop, groups: tuple[tuple[str, str], ...]) -> str:
+def _hop(hop: Hop, groups: tuple[tuple[str, str], ...], width: int) -> str:
+    where = escape(hop.where).ljust(width)
     if hop.verdict is None:
-        return f"  {hop.where:<18} {escape(hop.packet)}  {escape(hop.note)}"
+        return f"  {where} {escape(hop.packet)}  {escape(hop.note)}"
     style = "green" if hop.verdict.accepted else "red"
     text = _named(hop.verdict.describe(), groups)
-    return (f"  {escape(hop.where):<18} {escape(hop.packet)}\n"
-            f"  {'':<18} [{style}]{hop.verdict.reason}[/{style}] {escape(text)}")
+    return (f"  {where} {escape(hop.packet)}\n"
+            f"  {'':<{width}} [{style}]{hop.verdict.reason}[/{style}] {escape(text)}")
 
 
 def explanation_text(e: Explanation) -> Iterator[str]:
     what = f"{e.proto} {e.port}" if e.proto in ("tcp", "udp") else e.proto
     yield f"[bold]{escape(e.src)} -> {escape(e.dst)} {what}[/bold]"
+    width = max((len(h.where) for h in (*e.request, *e.reply)), default=0)
+    width = max(18, width)          # one column for every hop's place, however long its name
     if e.request:
         yield "request:"
-        yield from (_hop(h, e.groups) for h in e.request)
+        yield from (_hop(h, e.groups, width) for h in e.request)
     if e.reply:
         yield "answer:"
-        yield from (_hop(h, e.groups) for h in e.reply)
+        yield from (_hop(h, e.groups, width) for h in e.reply)
     for note in e.notes:
         yield f"note: {escape(note)}"
     style = OUTCOME_STYLE[e.outcome]
