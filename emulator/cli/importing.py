@@ -53,8 +53,8 @@ STRICT_HELP = ("Refuse the whole input when one item is malformed or AWS would r
 def import_aws_(files: tuple[str, ...], security_groups: tuple[str, ...], instances: str | None,
                 subnets: str | None, vpcs: str | None, vpc_id: str | None, strict: bool, output: str | None) -> None:
     """Import AWS CLI JSON as a topology. FILES are any `aws ec2 describe-*` outputs, each recognised by its
-    top-level key (the options name them the same way); network ACLs, route tables, NAT gateways, prefix
-    lists and network interfaces are read only to list them as not carried over."""
+    top-level key (the options name them the same way); network interfaces of other services become nodes;
+    network ACLs, route tables, NAT gateways and prefix lists are read only to list them as not carried over."""
     from emulator.importers import import_aws
     if not (files or security_groups or instances or subnets or vpcs):
         raise click.UsageError("give at least one file: FILES or --security-groups/--instances/--subnets/--vpcs")

@@ -241,6 +241,57 @@ def _instance(i: JsonValue, reservation: JsonValue, inv: Inventory) -> ImportedI
                             private_ip, public_ip or None, ipv6s[0] if ipv6s else None, keys)
 
 
+def read_network_interfaces(doc: JsonValue, inv: Inventory) -> None:
+    """describe-network-interfaces: every interface in use is a node with its groups and addresses; an
+    instance's primary one is that instance (skipped when describe-instances gave it), the interfaces
+    of load balancers, databases, functions and endpoints are nodes of their own."""
+    known = {i.key for i in inv.instances}
+    for e in doc.items("NetworkInterfaces"):
+        with inv.item("this network interface"):
+            eni = _interface(e, inv, known)
+            if eni is not None:
+                inv.instances.append(eni)
+
+
+def _interface(e: JsonValue, inv: Inventory, known: set[str]) -> ImportedInstance | None:
+    key = e.need_text("NetworkInterfaceId")
+    attachment = e.get("Attachment")
+    instance = attachment.text("InstanceId") if attachment is not None else None
+    if e.text("Status") not in (None, "in-use") and instance is None:
+        inv.skipped.append(f"{e.where}: network interface {key} is {e.text('Status')} (attached to nothing): "
+                           "not carried over")
+        return None
+    if instance is not None and _device_index(e) != 0:
+        inv.skipped.append(f"{e.where}: network interface {key}: secondary interface of instance {instance}: not "
+                           "carried over (a lab instance has one interface, the primary)")
+        return None
+    if instance is not None and instance in known:
+        return None                                  # describe-instances carried it already
+    private_ip = e.text("PrivateIpAddress") or None
+    for extra in e.items("PrivateIpAddresses"):
+        address = extra.text("PrivateIpAddress")
+        if address and address != private_ip:
+            inv.skipped.append(f"{extra.where}: network interface {key}: secondary private IP {address} not "
+                               "carried over")
+    association = e.get("Association")
+    ipv6s = [a for a in (x.text("Ipv6Address") for x in e.items("Ipv6Addresses")) if a]
+    for more in ipv6s[1:]:
+        inv.skipped.append(f"{e.where}: network interface {key}: IPv6 address {more} not carried over (one IPv6 "
+                           "address per node)")
+    vpc = e.text("VpcId") or None
+    groups = tuple(inv.group(g.need_text("GroupId"), g.text("GroupName") or None, g.where, vpc).key
+                   for g in e.items("Groups"))
+    described = e.text("Description") or e.text("InterfaceType") or None
+    name = e.tags("TagSet").get("Name") or (None if instance else described)
+    if instance is None:
+        inv.notes.append(f"{e.where}: network interface {key} ({described or 'no description'}) belongs to no "
+                         "instance (a load balancer, database, function or endpoint): it is a node of its own, "
+                         "with its security groups")
+    return ImportedInstance(instance or key, e.where, name, vpc, e.text("SubnetId") or None, private_ip,
+                            (association.text("PublicIp") if association is not None else None) or None,
+                            ipv6s[0] if ipv6s else None, groups)
+
+
 def _device_index(eni: JsonValue) -> int:
     attachment = eni.get("Attachment")
     index = attachment.integer("DeviceIndex") if attachment is not None else None
@@ -250,5 +301,5 @@ def _device_index(eni: JsonValue) -> int:
 # Top-level key -> reader, in reading order (groups before the instances that name them).
 READERS: dict[str, Callable[[JsonValue, Inventory], None]] = {
     "SecurityGroups": read_security_groups, "SecurityGroupRules": read_group_rules, "Vpcs": read_vpcs,
-    "Subnets": read_subnets, "Reservations": read_instances,
+    "Subnets": read_subnets, "Reservations": read_instances, "NetworkInterfaces": read_network_interfaces,
 }

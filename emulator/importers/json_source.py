@@ -104,10 +104,10 @@ class JsonValue:
             member.fail(f"expected an integer, got {kind_of(value)} {value!r}", "the command prints a number here")
         return int(value)
 
-    def tags(self) -> dict[str, str]:
-        """AWS's Tags list ([{Key, Value}]) as a dict."""
+    def tags(self, name: str = "Tags") -> dict[str, str]:
+        """AWS's Tags list ([{Key, Value}]; TagSet for network interfaces) as a dict."""
         return {str(t.value.get("Key")): str(t.value.get("Value", ""))
-                for t in self.items("Tags") if isinstance(t.value, dict)}
+                for t in self.items(name) if isinstance(t.value, dict)}
 
 
 def decode(raw: bytes, name: str) -> str:

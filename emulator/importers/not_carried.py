@@ -22,7 +22,6 @@ AWS_KINDS: dict[str, tuple[str, str, str]] = {
     "VpcPeeringConnections": ("VPC peering connection", "VpcPeeringConnectionId", "a lab is one VPC"),
     "PrefixLists": ("prefix list", "PrefixListId", NO_PREFIX_LISTS),
     "Entries": ("prefix list entry", "Cidr", NO_PREFIX_LISTS),
-    "NetworkInterfaces": ("network interface", "NetworkInterfaceId", NO_ENIS),
 }
 
 # Terraform resource types that change what traffic passes but that a lab does not model.

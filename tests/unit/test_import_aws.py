@@ -299,3 +299,22 @@ def test_text_in_no_encoding_is_refused_with_the_place(tmp_path):
     bad.write_bytes(b'{"SecurityGroups": ["\xff\xfe\xfd"]}')
     with pytest.raises(ImportSourceError, match=r"sgs.json: byte 21 is not UTF-8 text"):
         import_aws([bad])
+
+
+def test_network_interfaces_of_other_services_are_nodes_and_instances_are_not_doubled(tmp_path):
+    def eni(eni_id: str, ip: str, **extra) -> dict:
+        return {"NetworkInterfaceId": eni_id, "SubnetId": "subnet-0aa11bb22cc33dd02", "VpcId": "vpc-0a1b2c3d4e5f60718",
+                "PrivateIpAddress": ip, "Status": "in-use", "Groups": [{"GroupId": "sg-0fedcba9876543210",
+                                                                        "GroupName": "rds"}], **extra}
+    enis = write_json(tmp_path, "enis.json", {"NetworkInterfaces": [
+        eni("eni-0000000000000000a", "10.20.2.50", Description="RDSNetworkInterface", RequesterManaged=True),
+        eni("eni-0000000000000000b", "10.20.2.10", Attachment={"InstanceId": "i-0a1b2c3d4e5f60002", "DeviceIndex": 0}),
+        eni("eni-0000000000000000c", "10.20.2.60", Attachment={"InstanceId": "i-0a1b2c3d4e5f60002", "DeviceIndex": 1}),
+        eni("eni-0000000000000000d", "10.20.2.70", Status="available")]})
+    result = import_aws([SGS], INSTANCES, SUBNETS, VPCS, files=[enis])
+    t = result.loaded.topology
+    rds = t.instance("rdsnetworkinterface")
+    assert (str(rds.private_ip), [t.sg(g).name for g in rds.security_groups]) == ("10.20.2.50", ["rds"])
+    assert sum(str(i.private_ip) == "10.20.2.10" for i in t.instances) == 1                 # the instance, once
+    assert any("eni-0000000000000000c: secondary interface of instance i-0a1b2c3d4e5f60002" in s for s in result.skipped)
+    assert any("eni-0000000000000000d is available (attached to nothing)" in s for s in result.skipped)

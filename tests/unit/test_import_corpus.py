@@ -20,7 +20,7 @@ from .import_reading import Allowed, aws_ids, aws_rules, cidr, load, resolve, te
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
 DATA = ROOT / "tests" / "data"
-NOT_SG_KINDS = ("NetworkAcls", "RouteTables", "NatGateways", "PrefixLists", "Entries", "NetworkInterfaces")
+NOT_SG_KINDS = ("NetworkAcls", "RouteTables", "NatGateways", "PrefixLists", "Entries")
 
 
 def files(folder: str, pattern: str) -> list:
@@ -112,6 +112,12 @@ def test_aws_file(path: Path, tmp_path: Path) -> None:
         assert str(result.loaded.topology.vpc.cidr) == cidr(vpc["CidrBlock"])
     if "Reservations" in doc:
         check_instances(doc, prefix, result, path.name)
+    if "NetworkInterfaces" in doc:          # each interface in use is a node with its address and groups
+        lab = {str(i.private_ip): {g for g in i.security_groups} for i in result.loaded.topology.instances}
+        for index, eni in enumerate(doc["NetworkInterfaces"]):
+            where = f"{prefix}NetworkInterfaces[{index}]"
+            carried = lab.get(eni.get("PrivateIpAddress"))
+            assert carried == {g["GroupId"] for g in eni.get("Groups") or []} or named(result, path.name, where), eni
     for kind in NOT_SG_KINDS:       # read only to name what a lab leaves out: each object named
         for index, _ in enumerate(doc.get(kind) or []):
             assert named(result, path.name, f"{prefix}{kind}[{index}]"), f"{kind}[{index}] is not named"
