@@ -113,7 +113,7 @@ def test_aws_file(path: Path, tmp_path: Path) -> None:
     if "Reservations" in doc:
         check_instances(doc, prefix, result, path.name)
     if "NetworkInterfaces" in doc:          # each interface in use is a node with its address and groups
-        lab = {str(i.private_ip): {g for g in i.security_groups} for i in result.loaded.topology.instances}
+        lab = {str(i.private_ip): set(i.security_groups) for i in result.loaded.topology.instances}
         for index, eni in enumerate(doc["NetworkInterfaces"]):
             where = f"{prefix}NetworkInterfaces[{index}]"
             carried = lab.get(eni.get("PrivateIpAddress"))
