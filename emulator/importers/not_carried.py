@@ -36,6 +36,9 @@ TERRAFORM_TYPES: dict[str, str] = {
                      "aws_customer_gateway", "aws_dx_gateway"), NO_GATEWAYS),
     "aws_vpc_peering_connection": "a lab is one VPC",
     **dict.fromkeys(("aws_ec2_managed_prefix_list", "aws_ec2_managed_prefix_list_entry"), NO_PREFIX_LISTS),
+    **dict.fromkeys(("aws_launch_template", "aws_launch_configuration"),
+                    "a template: the instances launched from it are not in the plan (import describe-instances "
+                    "output once they run)"),
     "aws_network_interface": NO_ENIS,
     "aws_network_interface_sg_attachment": NO_ENIS,
     # Security groups of other services (EC2-Classic era): not VPC security groups.

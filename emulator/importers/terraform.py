@@ -1,9 +1,10 @@
 """`sgemu import terraform`: `terraform show -json` (or `tofu show -json`) of a plan or of a state.
 
 One handler per resource type (`HANDLERS`, read in that order: VPCs and subnets, then groups, then
-the rules and instances naming them). Types in `not_carried.TERRAFORM_TYPES` and other resources that
-hold security groups (load balancers, databases, functions) are named in the report; the rest (IAM,
-S3, ...) have no say in what traffic passes and are counted in a note.
+the rules and instances naming them). Types in `not_carried.TERRAFORM_TYPES` are named in the report;
+other resources that hold security groups (load balancers, databases, functions) become nodes
+(`terraform_services`); the rest (IAM, S3, ...) have no say in what traffic passes and are counted in a
+note.
 
 Each attribute read follows `terraform_plan`'s rules; where the provider computes an attribute the
 configuration does not set, the default is the AWS provider's:
@@ -27,9 +28,9 @@ from .inventory import DEFAULT_VPC, ImportedInstance, ImportedRule, ImportedSubn
 from .json_source import JsonValue, read_json
 from .not_carried import TERRAFORM_TYPES
 from .terraform_plan import Plan, Resource, Unresolved, as_list
+from .terraform_services import holds_groups, read_service
 
 PLACEHOLDER_PUBLIC = IPv4Network("198.51.100.128/25")
-SG_HOLDERS = ("security_groups", "vpc_security_group_ids", "security_group_ids")
 # Data sources read like the resource: they describe a VPC or subnet that exists. A data source of a
 # security group has no rules in it, so it is only what references to it make of it.
 DATA_SOURCES = ("aws_vpc", "aws_subnet")
@@ -113,24 +114,15 @@ class Reader:
             if res.type in TERRAFORM_TYPES:
                 self.inv.skipped.append(f"{res.values.where}: {res.address} not carried over: "
                                         f"{TERRAFORM_TYPES[res.type]}")
-            elif any(res.value(k) or (res.is_unknown(k) and res.expression(k) is not None) for k in SG_HOLDERS) or \
-                    _nested_groups(res):
-                self.inv.skipped.append(f"{res.values.where}: {res.address} has network interfaces in security "
-                                        "groups: not carried over (a lab's instances are EC2 instances; add an "
-                                        "instance in those groups to exercise their rules)")
+            elif holds_groups(self, res):
+                with self.inv.item(res.address):
+                    read_service(self, res)
             else:
                 ignored[res.type] += 1
         if ignored:
             self.inv.notes.append(f"{sum(ignored.values())} resources without network interfaces or rules ignored: "
                                   + ", ".join(f"{t} ({n})" for t, n in sorted(ignored.items())))
         return self.inv
-
-
-def _nested_groups(res: Resource) -> bool:
-    """vpc_config { security_group_ids }, network_configuration { security_groups } and the like."""
-    values = res.values.value if isinstance(res.values.value, dict) else {}
-    return any(isinstance(block, dict) and any(block.get(k) for k in SG_HOLDERS)
-               for nested in values.values() if isinstance(nested, list) for block in nested)
 
 
 # --- resource types ---------------------------------------------------------------------------

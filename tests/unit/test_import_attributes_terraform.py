@@ -239,3 +239,26 @@ def test_aws_default_security_group(tmp_path, values, unknown, carried):
     assert (tuple(sorted(described(result.loaded.topology, "default", Direction.INGRESS))), default.egress) == \
         (carried, ())
     assert result.skipped == ()
+
+
+def test_load_balancers_databases_and_functions_are_nodes_with_their_groups(tmp_path):
+    web_ref = {"references": ["aws_security_group.web.id", "aws_security_group.web"]}
+    result = plan(tmp_path, vpc(), subnet(), sg({"vpc_id": None}, {"vpc_id": True},
+                                                {"vpc_id": {"references": ["aws_vpc.main.id", "aws_vpc.main"]}}),
+                  ("aws_lb", "front", {"security_groups": None, "subnets": None, "tags": {"Name": "front"}},
+                   {"security_groups": True, "subnets": True},
+                   {"security_groups": web_ref, "subnets": {"references": ["aws_subnet.a.id", "aws_subnet.a"]}}),
+                  ("aws_db_instance", "db", {"vpc_security_group_ids": None}, {"vpc_security_group_ids": True},
+                   {"vpc_security_group_ids": web_ref}),
+                  ("aws_lambda_function", "fn", {"vpc_config": [{"security_group_ids": None, "subnet_ids": None}]},
+                   {"vpc_config": [{"security_group_ids": True, "subnet_ids": True}]},
+                   {"vpc_config": [{"security_group_ids": web_ref}]}),
+                  ("aws_launch_template", "lt", {"vpc_security_group_ids": None}, {"vpc_security_group_ids": True},
+                   {"vpc_security_group_ids": web_ref}))
+    t = result.loaded.topology
+    assert [(i.name, i.subnet, [t.sg(g).name for g in i.security_groups]) for i in t.instances] == [
+        ("front", "aws-subnet-a", ["web"]), ("aws-db-instance-db", "aws-subnet-a", ["web"]),
+        ("aws-lambda-function-fn", "aws-subnet-a", ["web"])]
+    assert [s.split(": ", 2)[2] for s in result.skipped] == [
+        "aws_launch_template.lt not carried over: a template: the instances launched from it are not in the plan "
+        "(import describe-instances output once they run)"]
