@@ -5,9 +5,10 @@ A reader for a new kind (NACLs, route tables, ...) replaces its entry here by re
 """
 from __future__ import annotations
 
-NO_NACLS = "a lab has no network ACLs: its subnets pass all traffic, only security groups filter"
+NO_NACLS = "the importer does not carry network ACLs yet: declare them under network_acls by hand"
 NO_ROUTES = "a lab routes every subnet to every other and to its internet hosts"
-NO_PREFIX_LISTS = "give each rule's CIDRs instead (rules that reference a prefix list are listed separately)"
+NO_PREFIX_LISTS = ("the importer does not carry prefix lists yet: declare them under prefix_lists by hand (rules "
+                   "that reference one are listed separately)")
 NO_ENIS = "a lab instance has one interface; give `describe-instances` output for the instances"
 NO_GATEWAYS = "a lab has no gateways beside its VPC router; traffic through them is not emulated"
 
