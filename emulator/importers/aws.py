@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from .build import ImportResult, build
 from .inventory import ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
 from .json_source import JsonValue, read_json
-from .not_carried import AWS_KINDS
+from .not_carried import AWS_KINDS, prefix_list_reason
 
 GONE_STATES = ("shutting-down", "terminated")
 CLASSIC = "EC2-Classic"        # the network of groups and instances without a VpcId
@@ -118,11 +118,8 @@ def _protocol(value: JsonValue) -> str:
 
 
 def _prefix_list(base: Permission, peer: JsonValue, prefix_list: str) -> ImportedRule:
-    return ImportedRule(*base, where=peer.where, group=prefix_list,
-                        description=peer.text("Description", "") or "",
-                        not_carried=f"prefix list {prefix_list} needs its CIDRs: run `aws ec2 "
-                                    f"get-managed-prefix-list-entries --prefix-list-id {prefix_list}` and add "
-                                    "one rule per CIDR")
+    return ImportedRule(*base, where=peer.where, group=prefix_list, description=peer.text("Description", "") or "",
+                        not_carried=prefix_list_reason(prefix_list))
 
 
 def _reference(base: Permission, peer: JsonValue, group: str, user: str | None, owner: str | None,

@@ -46,3 +46,9 @@ TERRAFORM_TYPES: dict[str, str] = {
     **dict.fromkeys(("aws_db_security_group", "aws_elasticache_security_group", "aws_redshift_security_group"),
                     "a DB/ElastiCache/Redshift security group of EC2-Classic, not a VPC security group"),
 }
+
+
+def prefix_list_reason(prefix_list: str) -> str:
+    """Why a rule that references a prefix list is not carried: the output holds only its id."""
+    return (f"prefix list {prefix_list} needs its CIDRs: declare it under prefix_lists with the entries "
+            f"`aws ec2 get-managed-prefix-list-entries --prefix-list-id {prefix_list}` prints")

@@ -26,7 +26,7 @@ from ipaddress import IPv4Network
 from .build import ImportResult, build
 from .inventory import DEFAULT_VPC, ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
 from .json_source import JsonValue, read_json
-from .not_carried import TERRAFORM_TYPES
+from .not_carried import TERRAFORM_TYPES, prefix_list_reason
 from .terraform_plan import Plan, Resource, Unresolved, as_list
 from .terraform_services import holds_groups, read_service
 
@@ -34,11 +34,6 @@ PLACEHOLDER_PUBLIC = IPv4Network("198.51.100.128/25")
 # Data sources read like the resource: they describe a VPC or subnet that exists. A data source of a
 # security group has no rules in it, so it is only what references to it make of it.
 DATA_SOURCES = ("aws_vpc", "aws_subnet")
-
-
-def _prefix_list(p: str) -> str:
-    return (f"prefix list {p} needs its CIDRs: run `aws ec2 get-managed-prefix-list-entries --prefix-list-id {p}` "
-            "and add one rule per CIDR")
 
 
 class Reader:
@@ -199,7 +194,7 @@ def legacy_rules(rd: Reader, res: Resource, block: JsonValue, direction: str, ow
                 rd.inv.skipped.append(f"{block.where}: {shown}: {field_name} is known only after apply: those "
                                       "peers are not carried over (import the state after apply)")
         rules += [ImportedRule(*base, block.where, cidr=c, description=described) for c in dict.fromkeys(cidrs)]
-    rules += [ImportedRule(*base, block.where, group=p, description=described, not_carried=_prefix_list(p))
+    rules += [ImportedRule(*base, block.where, group=p, description=described, not_carried=prefix_list_reason(p))
               for p in _strings(_members(block).get("prefix_list_ids") or [])]
     if res.is_unknown(*path, "prefix_list_ids") and res.configured(*path, "prefix_list_ids"):
         rd.inv.skipped.append(f"{block.where}: {shown}: prefix_list_ids is known only after apply: not carried over")
@@ -255,7 +250,7 @@ def read_vpc_rule(rd: Reader, res: Resource) -> None:
         rule = ImportedRule(*base, v.where, cidr=cidr, description=described)
     elif prefix_list is not None:
         rule = ImportedRule(*base, v.where, group=prefix_list, description=described,
-                            not_carried=_prefix_list(prefix_list))
+                            not_carried=prefix_list_reason(prefix_list))
     else:
         target = rd.first(res, "referenced_security_group_id", "the referenced security group")
         if target is None:
