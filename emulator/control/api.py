@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
+from itertools import islice
 from pathlib import Path
 
 from emulator.control.decisions import DecisionFeed
@@ -257,18 +258,25 @@ class LabApi:
     def op_export(self, now: float) -> dict:
         return dump(self.topology())
 
-    def op_conntrack(self, now: float, instance: str | None = None) -> dict:
+    def op_conntrack(self, now: float, instance: str | None = None, limit: int | None = None) -> dict:
+        """Each ENI's live entries; `limit` bounds what is rendered per ENI (a viewer's panel on a busy lab)."""
         names = [instance] if instance else list(self._firewalls)
         tables = {}
         for name in names:
             firewall = self._firewall(name)
-            tables[name] = [entry_json(e, now) for e in firewall.table if e.expires > now]
+            live = (e for e in firewall.table if e.expires > now)
+            tables[name] = [entry_json(e, now) for e in islice(live, limit)]
         return tables
 
-    def op_flowlogs(self, now: float, since: int = 0, current: bool = True) -> dict:
-        closed = [r for seq, r in self._closed if seq > since]
+    def op_flowlogs(self, now: float, since: int = 0, current: bool = True, eni: str | None = None,
+                    last: int | None = None) -> dict:
+        """Closed records after `since` (optionally only `eni`'s, only the `last` ones) and the open
+        interval's; the filters keep a viewer's question cheap on a busy lab."""
+        closed = [r for seq, r in self._closed if seq > since and (eni is None or r["eni"] == eni)]
+        if last is not None:
+            closed = closed[-last:] if last > 0 else []
         return {"records": closed, "next": self._seq,
-                "current": self.flowlog.current() if current else [],
+                "current": self.flowlog.current(eni) if current else [],
                 "interval": self.flowlog.interval}
 
     def op_decisions(self, now: float, since: int = 0) -> dict:

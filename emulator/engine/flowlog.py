@@ -134,9 +134,9 @@ class FlowLog:
         self._closes = self._boundary(now)
         return records
 
-    def current(self) -> list[dict[str, str]]:
-        """The open interval's records so far (they keep growing until it closes)."""
-        return [self._render(key, flow) for key, flow in self._flows.items()]
+    def current(self, eni: str | None = None) -> list[dict[str, str]]:
+        """The open interval's records so far (they keep growing until it closes), of one ENI if given."""
+        return [self._render(key, flow) for key, flow in self._flows.items() if eni is None or key[0] == eni]
 
     def _render(self, key: tuple, flow: list) -> dict[str, str]:
         eni, version, proto, src, dst, sport, dport, egress, action, reason = key

@@ -25,8 +25,6 @@ from .view import Conversations
 
 TICK = 0.5                      # seconds between reads of the feed (well inside its lease)
 RETRY = 2.0                     # seconds between attempts while the engine does not answer
-FLOWLOG_EVERY = 4               # ticks between reads of closed flow-log records
-FLOW_RECORDS_KEPT = 5000
 HISTORY_TICKS = 20              # recent updates a page gets when it connects
 SUBSCRIBER_QUEUE = 64
 
@@ -43,18 +41,14 @@ class Hub:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cursor = 0
-        self._flowlog_cursor: int | None = None
-        self._flowlog_lock = threading.Lock()       # the hub's thread and page requests both read records
         self.generation: int | None = None
         self.graph_version = 0
         self.exported: dict = {}
         self.topology: Topology | None = None
         self.svg = b""
         self.engine = {"ok": True, "message": ""}
-        self.flow_records: deque[dict[str, str]] = deque(maxlen=FLOW_RECORDS_KEPT)
         self.history: deque[dict] = deque(maxlen=HISTORY_TICKS)
         self._conversations: Conversations | None = None
-        self._ticks = 0
 
     # --- pages ----------------------------------------------------------------------------------
 
@@ -122,32 +116,14 @@ class Hub:
             update["missed"] = answer["missed"]
             self.history.append(update)
             self.publish("flows", update)
-        if self._ticks % FLOWLOG_EVERY == 0:
-            self._read_flowlogs()
-        self._ticks += 1
         if not self.engine["ok"]:
             self._engine(True, "")
 
-    def _read_flowlogs(self, current: bool = False) -> list[dict[str, str]]:
-        """Closed flow-log records since the last read into `flow_records`; the open interval's when asked."""
-        with self._flowlog_lock:
-            if self._flowlog_cursor is None:     # start with the most recent records, not all of them
-                latest = self.ask("flowlogs", since=1 << 62, current=False)["next"]
-                self._flowlog_cursor = max(0, latest - 500)
-            answer = self.ask("flowlogs", since=self._flowlog_cursor, current=current)
-            if answer["next"] < self._flowlog_cursor:    # a restarted engine numbers records afresh
-                self._flowlog_cursor = None
-                return []
-            self.flow_records.extend(answer["records"])
-            self._flowlog_cursor = answer["next"]
-            return list(answer["current"])
-
-    def flow_records_of(self, eni: str, kept: int = 50) -> list[dict[str, str]]:
-        """The ENI's latest flow-log records, closed and open, read now (for a page that asks)."""
-        current = self._read_flowlogs(current=True)
-        with self._flowlog_lock:
-            closed = [r for r in self.flow_records if r.get("eni") == eni]
-        return [*closed, *(r for r in current if r.get("eni") == eni)][-kept:]
+    def flow_records_of(self, eni: str, last: int = 50) -> list[dict[str, str]]:
+        """The ENI's latest flow-log records, closed and open, asked when a page shows them (never
+        polled: on a busy lab every record of every ENI would cross the socket)."""
+        answer = self.ask("flowlogs", since=0, current=True, eni=eni, last=last)
+        return [*answer["records"], *answer["current"]][-last:]
 
     def _engine(self, ok: bool, message: str) -> None:
         self.engine = {"ok": ok, "message": message}

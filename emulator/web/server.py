@@ -27,6 +27,7 @@ from .hub import Hub
 from .view import instance_details, named_text, node_fields, sg_names, subnet_details
 
 HOST = "127.0.0.1"
+CONNTRACK_SHOWN = 200           # entries a panel shows (a busy ENI has up to its allowance, 100k)
 HEARTBEAT = 15.0                # seconds between keep-alive comments on the event stream
 STATIC = {"app.js": "text/javascript", "app.css": "text/css", "index.html": "text/html"}
 SECURITY_HEADERS = {
@@ -173,7 +174,7 @@ class Handler(BaseHTTPRequestHandler):
         instance = next((i for i in topology.instances if i.name == name), None)
         if instance is not None:
             try:
-                table = hub.ask("conntrack", instance=name).get(name, [])
+                table = hub.ask("conntrack", instance=name, limit=CONNTRACK_SHOWN).get(name, [])
                 records = hub.flow_records_of(name)
             except (EmulatorError, OSError) as exc:
                 self._json({"error": str(exc)}, HTTPStatus.BAD_GATEWAY)

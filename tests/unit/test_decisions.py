@@ -112,3 +112,22 @@ def test_changes_raise_the_generation_reads_do_not(tmp_path):
     assert h.op("decisions")["generation"] == 1
     h.op("set_sgs", instance="db", groups=["db-sg", "web-sg"])
     assert h.op("decisions")["generation"] == 2
+
+
+def test_a_viewer_asks_for_one_enis_latest_flow_records_and_a_bounded_connection_table(tmp_path):
+    h = Harness(tmp_path)
+    for port in range(40000, 40005):
+        h.packet("web", tcp(YOU, WEB, port, 22), egress=False)
+    h.packet("db", tcp(WEB, "10.0.1.20", 40100, 3306), egress=False)
+    assert len(h.op("conntrack", instance="web", limit=2)["web"]) == 2
+    assert len(h.op("conntrack", instance="web")["web"]) == 5
+    h.now += 700
+    h.live.tick(h.now)
+    h.packet("web", tcp(STRANGER, WEB, 40200, 22), egress=False)
+    answer = h.op("flowlogs", eni="web", last=3)
+    assert len(answer["records"]) == 3 and {r["eni"] for r in answer["records"]} == {"web"}
+    assert [r["srcport"] for r in answer["records"]] == ["40002", "40003", "40004"]
+    assert [r["srcaddr"] for r in answer["current"]] == [STRANGER]
+    assert h.op("flowlogs", eni="db", current=True)["current"] == []
+    everything = h.op("flowlogs")
+    assert len(everything["records"]) == 6, "without filters the answer is unchanged"

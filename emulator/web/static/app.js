@@ -340,7 +340,7 @@ async function showNode(name) {
       h("b", {}, g.name), h("span", { class: "kv" }, ` ${g.id}`), g.description ? h("div", { class: "desc" }, g.description) : null,
       g.rules.length ? g.rules.map((r) => h("div", { class: "rule", title: r.id }, r.text, r.description ? h("span", { class: "kv" }, ` (${r.description})`) : null))
         : h("div", { class: "kv" }, "no rules"))),
-    h("h3", {}, `Connection table (${data.conntrack.length})`),
+    h("h3", {}, `Connection table (${data.conntrack.length}${data.conntrack.length >= 200 ? ", the first 200" : ""})`),
     data.conntrack.length ? table(["flow", "state", "idle left", "pkts out/in"],
       data.conntrack.map((e) => [`${e.proto} :${e.local_port ?? e.icmp_id ?? ""} ${e.initiator === "egress" ? "→" : "←"} ${end(e.remote, e.remote_port)}`,
         `${e.state}${e.tracked ? "" : " untracked"}`, `${e.idle_left}s`, `${e.packets_out}/${e.packets_in}`]))
