@@ -2,6 +2,7 @@
 (`explain`) and, for a running lab, observed by real probes (`testing.probe.observe_all`). Pure."""
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 
@@ -51,16 +52,41 @@ def listening(inst: Instance, proto: str, port: int) -> bool | None:
 
 def predict(topology: Topology, ports: Iterable[int], proto: str = "tcp") -> list[Cell]:
     ports = (0,) if proto == "icmp" else tuple(ports)
-    cells = []
-    for src in topology.nodes:
-        for dst in topology.instances:
-            if src.name == dst.name:
-                continue
-            for port in ports:
-                e = explain(topology, src.name, dst.name, port, proto,
-                            listening=listening(dst, proto, port))
-                cells.append(Cell(src.name, dst.name, port, e.outcome, None, e.why))
-    return cells
+    return predict_cells(topology, [(src.name, dst.name, port) for src in topology.nodes
+                                    for dst in topology.instances if src.name != dst.name for port in ports], proto)
+
+
+def predict_cells(topology: Topology, cells: Iterable[tuple[str, str, int]], proto: str = "tcp") -> list[Cell]:
+    """The engine's prediction for each (src, dst instance, port)."""
+    predicted = []
+    for src, dst, port in cells:
+        e = explain(topology, src, dst, port, proto, listening=listening(topology.instance(dst), proto, port))
+        predicted.append(Cell(src, dst, port, e.outcome, None, e.why))
+    return predicted
+
+
+FULL_MATRIX_MAX = 5000         # cells probed in full; beyond, `matrix` samples unless told how many
+AUTO_SAMPLE = 1000
+
+
+def cell_count(topology: Topology, ports: Iterable[int]) -> int:
+    """Cells of the full matrix (a few self-pairs included)."""
+    return len(topology.nodes) * len(topology.instances) * len(tuple(ports))
+
+
+def sample_cells(topology: Topology, ports: Iterable[int], count: int, seed: int = 0) -> list[tuple[str, str, int]]:
+    """`count` distinct (src, dst instance, port) cells drawn uniformly from the whole matrix
+    (every cell if it has no more), reproducible from `seed`; drawn by index, so a matrix of
+    a million cells is never built."""
+    sources, targets, ports = topology.nodes, topology.instances, tuple(ports)
+    total = len(sources) * len(targets) * len(ports)
+    chosen: list[tuple[str, str, int]] = []
+    for index in random.Random(seed).sample(range(total), min(count, total)):
+        src, rest = divmod(index, len(targets) * len(ports))
+        dst, port = divmod(rest, len(ports))
+        if sources[src].name != targets[dst].name:
+            chosen.append((sources[src].name, targets[dst].name, ports[port]))
+    return chosen
 
 
 def mismatches(cells: Iterable[Cell]) -> list[Cell]:
@@ -110,6 +136,11 @@ def against_expected(cells: list[Cell], expected: dict[tuple[str, str, int], str
         if not _same(want, got):
             problems.append(f"{cell.label}: expected {want}, got {got} ({cell.reason})")
     return problems
+
+
+def listing(cells: list[Cell], which: str = "observed") -> list[str]:
+    """One line per cell (a sample of a big matrix: a grid would be mostly empty)."""
+    return [f"{c.label}  {getattr(c, which)}" for c in cells]
 
 
 def grid(cells: list[Cell], which: str = "observed", columns: Iterable[str] = ()) -> list[str]:

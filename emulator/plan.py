@@ -8,6 +8,7 @@ instance (`eth0` <-> `eni-<name>`) and to each internet host (`eth0` <-> `igw-<n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from ipaddress import IPv4Address, IPv6Address
 
 from .model import Instance, InternetHost, Topology
@@ -24,6 +25,7 @@ HAIRPIN_MARK = 0x1             # skb mark bit: instance -> public IP of another 
 OFFLOAD_MARK = 0x2             # connmark bit: the engine hands the flow's later packets to the kernel
 PULLBACK_MARK = 0x4            # mark bit, verdict then connection: the flow closes, no more fast path
 DECIDED_MARK = 0x8             # skb mark bit: the engine already decided the destination ENI's ingress
+ENI_QUEUE = 1                  # the one NFQUEUE every ENI's packets go to; the engine tells ENIs by interface
 ND_TYPES = (133, 134, 135, 136, 137)          # RS, RA, NS, NA, redirect: infrastructure
 Views = tuple[tuple[str, str, int, str], ...]
 
@@ -88,11 +90,10 @@ class Namespace:
 
 @dataclass(frozen=True)
 class Eni:
-    """An instance's ENI: the fabric device its SG hooks sit on and its queue number."""
+    """An instance's ENI: the fabric device its SG hooks sit on (every ENI shares ENI_QUEUE)."""
 
     instance: str
     device: str
-    queue: int
 
 
 @dataclass(frozen=True)
@@ -122,18 +123,23 @@ class LabPlan:
     def namespaces(self) -> tuple[Namespace, ...]:
         return (self.fabric, *self.nodes)
 
+    @cached_property
+    def _by_node(self) -> dict[str, Namespace]:
+        return {ns.node: ns for ns in self.namespaces}
+
+    @cached_property
+    def _addresses(self) -> dict[tuple[str, str, int], str]:
+        return {(s, d, f): a for s, d, f, a in self.views}
+
     def namespace(self, node: str) -> Namespace:
-        for ns in self.namespaces:
-            if ns.node == node:
-                return ns
-        raise KeyError(node)
+        return self._by_node[node]
 
     def eni(self, instance: str) -> Eni:
         return next(e for e in self.enis if e.instance == instance)
 
     def address(self, src: str, dst: str, family: int = 4) -> str | None:
         """The address `src` uses to reach node `dst` (private inside the VPC, public from outside)."""
-        return next((a for s, d, f, a in self.views if (s, d, f) == (src, dst, family)), None)
+        return self._addresses.get((src, dst, family))
 
     def render(self) -> str:
         lines = [f"lab {self.lab} (interfaces marked {self.marker!r})"]
@@ -143,7 +149,9 @@ class LabPlan:
             lines += [f"  route {' '.join(r.args())}" for r in ns.routes]
             lines += [f"  sysctl {k}={v}" for k, v in ns.sysctls]
         lines += [f"veth {v.device} <-> {v.peer_ns}/{v.peer}" for v in self.veths]
-        lines += [f"queue {e.queue}: {e.instance} on {e.device}" for e in self.enis]
+        if self.enis:
+            lines.append(f"queue {ENI_QUEUE}: every ENI ({len(self.enis)}), told apart by interface")
+        lines += [f"eni {e.instance} on {e.device}" for e in self.enis]
         for rs in self.rulesets:
             lines.append(f"{'ip6tables' if rs.family == 6 else 'iptables'}-restore ({rs.table}):")
             lines += [f"  {line}" for line in rs.text.splitlines()]
@@ -173,10 +181,11 @@ def build_plan(topology: Topology, enforce: bool = True) -> LabPlan:
     taken: set[str] = set()
     eni_dev = device_names(ENI_PREFIX, [i.name for i in topology.instances], taken)
     igw_dev = device_names(IGW_PREFIX, [h.name for h in topology.internet], taken)
-    enis = tuple(Eni(i.name, eni_dev[i.name], queue) for queue, i in enumerate(topology.instances, 1))
-    views = _views(topology)
-    nodes = tuple(_instance_ns(topology, i, views) for i in topology.instances) + \
-        tuple(_internet_ns(topology, h, views) for h in topology.internet)
+    enis = tuple(Eni(i.name, eni_dev[i.name]) for i in topology.instances)
+    seen = _views(topology)
+    views = tuple(view for node in topology.nodes for view in seen[node.name])
+    nodes = tuple(_instance_ns(topology, i, seen[i.name]) for i in topology.instances) + \
+        tuple(_internet_ns(topology, h, seen[h.name]) for h in topology.internet)
     veths = tuple(Veth(eni_dev[i.name], namespace_name(lab, i.name)) for i in topology.instances) + \
         tuple(Veth(igw_dev[h.name], namespace_name(lab, h.name)) for h in topology.internet)
     fabric = _fabric_ns(topology, fabric_ns, eni_dev, igw_dev)
@@ -186,35 +195,39 @@ def build_plan(topology: Topology, enforce: bool = True) -> LabPlan:
 
 # -- addresses as each node sees them -------------------------------------------------------
 
-def _views(topology: Topology) -> Views:
-    """Inside the VPC, instances are their private addresses and internet hosts their own;
-    from the internet, instances are their public IPv4 and their (globally routed) IPv6."""
-    views: list[tuple[str, str, int, str]] = []
-    for src in topology.nodes:
-        inside = isinstance(src, Instance)
+def _views(topology: Topology) -> dict[str, Views]:
+    """Per source node, how it addresses every node. Inside the VPC, instances are their private
+    addresses and internet hosts their own; from the internet, instances are their public IPv4
+    and their (globally routed) IPv6. A node without IPv6 cannot use an IPv6 address.
+    Each address is rendered once per viewpoint (a lab of 1000 nodes has a million views)."""
+    def seen_as(inside: bool, with_v6: bool) -> list[tuple[str, int, str]]:
+        out: list[tuple[str, int, str]] = []
         for dst in topology.nodes:
-            if isinstance(dst, Instance):
-                v4 = dst.private_ip if inside else dst.public_ip
-                v6 = dst.ipv6
-            else:
-                v4, v6 = dst.ip, dst.ipv6
-            if src.ipv6 is None:    # a node without IPv6 cannot use an IPv6 address
-                v6 = None
-            for family, address in ((4, v4), (6, v6)):
-                if address is not None:
-                    views.append((src.name, dst.name, family, str(address)))
-    return tuple(views)
+            v4 = (dst.private_ip if inside else dst.public_ip) if isinstance(dst, Instance) else dst.ip
+            v6 = dst.ipv6 if with_v6 else None
+            out += [(dst.name, family, str(a)) for family, a in ((4, v4), (6, v6)) if a is not None]
+        return out
+
+    viewpoints: dict[tuple[bool, bool], list[tuple[str, int, str]]] = {}
+    views: dict[str, Views] = {}
+    for src in topology.nodes:
+        point = (isinstance(src, Instance), src.ipv6 is not None)
+        if point not in viewpoints:
+            viewpoints[point] = seen_as(*point)
+        views[src.name] = tuple((src.name, dst, family, address) for dst, family, address in viewpoints[point])
+    return views
 
 
-def _hosts(node: str, views: Views) -> str:
+def _hosts(seen: Views) -> str:
+    """A node's /etc/hosts from its own views (what it calls each other node)."""
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost"]
-    lines += [f"{address}\t{dst}" for src, dst, _, address in views if src == node]
+    lines += [f"{address}\t{dst}" for _, dst, _, address in seen]
     return "\n".join(lines) + "\n"
 
 
 # -- namespaces -----------------------------------------------------------------------------
 
-def _instance_ns(topology: Topology, inst: Instance, views: Views) -> Namespace:
+def _instance_ns(topology: Topology, inst: Instance, seen: Views) -> Namespace:
     subnet = topology.subnet(inst.subnet)
     addresses = [Address(f"{inst.private_ip}/{subnet.cidr.prefixlen}", NODE_DEV)]
     routes = [Route("default", NODE_DEV, str(subnet.router_ip))]
@@ -224,10 +237,10 @@ def _instance_ns(topology: Topology, inst: Instance, views: Views) -> Namespace:
         routes += [Route(str(subnet.ipv6_cidr), NODE_DEV, str(LINK_GATEWAY_V6)),
                    Route("default", NODE_DEV, str(LINK_GATEWAY_V6))]
     return Namespace(namespace_name(topology.name, inst.name), inst.name, "instance",
-                     tuple(addresses), tuple(routes), (), _hosts(inst.name, views))
+                     tuple(addresses), tuple(routes), (), _hosts(seen))
 
 
-def _internet_ns(topology: Topology, host: InternetHost, views: Views) -> Namespace:
+def _internet_ns(topology: Topology, host: InternetHost, seen: Views) -> Namespace:
     addresses, routes = [], []
     if host.ip is not None:
         addresses.append(Address(f"{host.ip}/32", NODE_DEV))
@@ -237,7 +250,7 @@ def _internet_ns(topology: Topology, host: InternetHost, views: Views) -> Namesp
         addresses.append(Address(f"{host.ipv6}/128", NODE_DEV, nodad=True))
         routes.append(Route("default", NODE_DEV, str(LINK_GATEWAY_V6)))
     return Namespace(namespace_name(topology.name, host.name), host.name, "internet",
-                     tuple(addresses), tuple(routes), (), _hosts(host.name, views))
+                     tuple(addresses), tuple(routes), (), _hosts(seen))
 
 
 def _fabric_ns(topology: Topology, name: str, eni_dev: dict[str, str],
@@ -274,8 +287,9 @@ def _fabric_ns(topology: Topology, name: str, eni_dev: dict[str, str],
 
 # -- hook rulesets (fabric namespace) -------------------------------------------------------
 
-def _table(name: str, chains: tuple[str, ...], rules: list[str]) -> str:
-    head = [f"*{name}", *(f":{c} ACCEPT [0:0]" for c in chains)]
+def _table(name: str, chains: tuple[str, ...], rules: list[str], own: tuple[str, ...] = ()) -> str:
+    """`chains`: the table's built-in chains (policy ACCEPT); `own`: our chains the rules jump to."""
+    head = [f"*{name}", *(f":{c} ACCEPT [0:0]" for c in chains), *(f":{c} - [0:0]" for c in own)]
     return "\n".join([*head, *rules, "COMMIT"]) + "\n"
 
 
@@ -286,15 +300,46 @@ FILTER_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
 
 def _queue_rules(enis: tuple[Eni, ...]) -> tuple[list[str], list[str]]:
     """PREROUTING -i eni-X is X's egress check; POSTROUTING -o eni-X is X's ingress check.
+    One rule per direction for every ENI, to one queue: the engine tells the ENI by the
+    packet's interface (NFQUEUE hands it over), so a packet's cost does not grow with the
+    number of ENIs (a rule per ENI, walked in order, did: scripts/bench --scale).
     No --queue-bypass: with no engine bound, packets are dropped (fail closed).
     Between two instances (no NAT on the way) the engine decides the destination's ingress
     together with the source's egress and says so with DECIDED_MARK: one queue trip, not two.
     Packet marks never cross namespaces, so no instance can forge it."""
+    if not enis:
+        return [], []
     decided = f"0x{DECIDED_MARK:x}"
-    pre = [f"-A PREROUTING -i {e.device} -j NFQUEUE --queue-num {e.queue}" for e in enis]
-    post = [f"-A POSTROUTING -o {ENI_PREFIX}+ -m mark --mark {decided}/{decided} -j ACCEPT"] if enis else []
-    post += [f"-A POSTROUTING -o {e.device} -j NFQUEUE --queue-num {e.queue}" for e in enis]
+    pre = [f"-A PREROUTING -i {ENI_PREFIX}+ -j NFQUEUE --queue-num {ENI_QUEUE}"]
+    post = [f"-A POSTROUTING -o {ENI_PREFIX}+ -m mark --mark {decided}/{decided} -j ACCEPT",
+            f"-A POSTROUTING -o {ENI_PREFIX}+ -j NFQUEUE --queue-num {ENI_QUEUE}"]
     return pre, post
+
+
+HAIRPIN_CHAIN = "SGEMU-HAIRPIN"      # mangle: marks connections to public IPs from inside
+TO_INTERNET_CHAIN = "SGEMU-TO-IGW"   # filter: who may leave through the IGW
+DNAT_CHAIN = "SGEMU-DNAT"            # filter: which instances a DNATed connection may reach
+
+
+def _hairpin_rules(public: list[Instance], mark: str) -> tuple[list[str], list[str]]:
+    """(PREROUTING jumps, chain rules): a rule per public IP, walked only by a connection's
+    first packet (the mark stays on the connection), so later packets pay nothing per instance."""
+    if not public:
+        return [], []
+    return ([f"-A PREROUTING -i {ENI_PREFIX}+ -m conntrack --ctstate NEW -j {HAIRPIN_CHAIN}"],
+            [f"-A {HAIRPIN_CHAIN} -d {i.public_ip}/32 -j CONNMARK --set-xmark {mark}" for i in public])
+
+
+def _internet_rules(public: list[Instance], private_only: list[Instance]) -> list[str]:
+    """filter FORWARD after the IGW's own rules: per-instance lists sit in chains that only
+    traffic to the internet, or of a DNATed connection, walks; packets between instances
+    pass two rules, however many instances there are."""
+    eni_wild, igw_wild = ENI_PREFIX + "+", IGW_PREFIX + "+"
+    return [f"-A FORWARD -o {igw_wild} -j {TO_INTERNET_CHAIN}",
+            *(f"-A {TO_INTERNET_CHAIN} -s {i.private_ip}/32 -j ACCEPT" for i in public),
+            f"-A {TO_INTERNET_CHAIN} -i {eni_wild} -j DROP",
+            *([f"-A FORWARD -m conntrack --ctstate DNAT -j {DNAT_CHAIN}"] if private_only else []),
+            *(f"-A {DNAT_CHAIN} -s {i.private_ip}/32 -j DROP" for i in private_only)]
 
 
 def _offload_rules() -> dict[str, list[str]]:
@@ -326,16 +371,17 @@ def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -
     # (instance -> another's public IP) is marked on the connection so the engine can see the
     # source as the sender's public IP, which mangle POSTROUTING sees before SNAT.
     # The fast path comes first: an offloaded flow is never local, hairpinned or infrastructure.
+    hairpin_jump, hairpin = _hairpin_rules(public, mark)
     mangle4 = [*fast["PREROUTING"],
                "-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
-               *(f"-A PREROUTING -i {eni_wild} -d {i.public_ip}/32 -j CONNMARK --set-xmark {mark}"
-                 for i in public),
+               *hairpin_jump,
                *pre,
                *fast["FORWARD"],
                *fast["POSTROUTING"],
                "-A POSTROUTING -m addrtype --src-type LOCAL -j RETURN",
                f"-A POSTROUTING -m connmark --mark {mark} -j MARK --set-xmark {mark}",
-               *post]
+               *post,
+               *hairpin]
     nat4 = [*(f"-A PREROUTING -d {i.public_ip}/32 -j DNAT --to-destination {i.private_ip}"
               for i in public),
             *(f"-A POSTROUTING -s {i.private_ip}/32 -o {igw_wild} -j SNAT --to-source {i.public_ip}"
@@ -347,10 +393,7 @@ def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -
     filter4 = [f"-A INPUT -i {igw_wild} -j DROP",
                f"-A FORWARD -i {igw_wild} -m conntrack --ctstate DNAT,SNAT -j ACCEPT",
                f"-A FORWARD -i {igw_wild} -o {eni_wild} -j DROP",
-               *(f"-A FORWARD -s {i.private_ip}/32 -o {igw_wild} -j ACCEPT" for i in public),
-               f"-A FORWARD -i {eni_wild} -o {igw_wild} -j DROP",
-               *(f"-A FORWARD -s {i.private_ip}/32 -m conntrack --ctstate DNAT -j DROP"
-                 for i in private_only)]
+               *_internet_rules(public, private_only)]
     # IPv6 is routed without NAT. Neighbour/router discovery, link-local and multicast
     # (MLD) are infrastructure and pass before the queues.
     infra6 = [*(f"-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN"
@@ -369,7 +412,8 @@ def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -
                "-A POSTROUTING -d ff00::/8 -j RETURN",
                "-A POSTROUTING -m addrtype --src-type LOCAL -j RETURN",
                *post]
-    return (Ruleset(4, "mangle", _table("mangle", MANGLE_CHAINS, mangle4)),
+    return (Ruleset(4, "mangle", _table("mangle", MANGLE_CHAINS, mangle4, (HAIRPIN_CHAIN,) if hairpin else ())),
             Ruleset(4, "nat", _table("nat", NAT_CHAINS, nat4)),
-            Ruleset(4, "filter", _table("filter", FILTER_CHAINS, filter4)),
+            Ruleset(4, "filter", _table("filter", FILTER_CHAINS, filter4,
+                                        (TO_INTERNET_CHAIN, *((DNAT_CHAIN,) if private_only else ())))),
             Ruleset(6, "mangle", _table("mangle", MANGLE_CHAINS, mangle6)))

@@ -21,3 +21,14 @@ def fleet_topology(name: str, count: int) -> dict:
     return {"name": name, "vpc": {"cidr": "10.0.0.0/16"},
             "subnets": [{"name": "fleet", "cidr": "10.0.0.0/20"}],
             "instances": [{"name": f"n{i}", "subnet": "fleet"} for i in range(1, count + 1)]}
+
+
+def scale_topology(name: str, count: int, services: bool) -> dict:
+    """`count` instances in one subnet, all in the VPC's default SG (all traffic from itself):
+    every packet between two of them needs the engine (offload off), and every instance with
+    `services` runs a real sshd, as a fleet of servers would."""
+    return {"name": name, "vpc": {"cidr": "10.0.0.0/16"},
+            "subnets": [{"name": "fleet", "cidr": "10.0.0.0/20"}],
+            "instances": [{"name": f"n{i}", "subnet": "fleet", **({"services": [{"type": "ssh"}]} if services else {})}
+                          for i in range(1, count + 1)],
+            "options": {"offload": False}}

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from emulator.errors import EmulatorError
 
-from .options import PROTOCOLS, console, json_option, lab_option, load_file, port_option, proto_option
+from .options import PROTOCOLS, console, err_console, json_option, lab_option, load_file, port_option, proto_option
 
 
 @click.command()
@@ -52,30 +52,50 @@ def _ports(text: str) -> tuple[int, ...]:
 @json_option
 @click.option("--expect", type=click.Path(exists=True, dir_okay=False),
               help="YAML/JSON of expected outcomes; any difference exits 1.")
+@click.option("--sample", type=click.IntRange(1), default=None,
+              help="Check N cells drawn at random (plus every --expect cell) instead of all; "
+                   "a matrix of more than 5000 cells is sampled (1000) unless this says how many.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which random sample (reproducible).")
 def matrix(file: str | None, static: bool, name: str | None, ports: str, proto: str, timeout: float,
-           as_json: bool, expect: str | None) -> None:
+           as_json: bool, expect: str | None, sample: int | None, seed: int) -> None:
     """Reachability matrix: predicted by the engine and, for a running lab, observed by real probes."""
     from emulator import matrix as mx
     wanted = (0,) if proto == "icmp" else _ports(ports)
+    expected = mx.read_expected(expect) if expect else {}
     if static:
         if file is None:
             raise click.UsageError("--static needs a topology FILE")
         topology, lab_name = load_file(file).topology, None
-        cells = mx.predict(topology, wanted, proto)
     else:
         if file is not None:
             raise click.UsageError("FILE is for --static; a running lab is chosen with --lab")
+        from emulator.lab import state
         from emulator.lab.lifecycle import resolve_lab
-        from emulator.testing.probe import observed_matrix
         lab_name = resolve_lab(name)
-        topology, cells = observed_matrix(lab_name, wanted, proto, timeout)
-    problems = mx.against_expected(cells, mx.read_expected(expect)) if expect else []
+        topology = state.load_topology(lab_name)
+    total = mx.cell_count(topology, wanted)
+    if sample is None and total > mx.FULL_MATRIX_MAX:
+        sample = mx.AUTO_SAMPLE
+    chosen = None
+    if sample is not None:
+        chosen = list(dict.fromkeys([*expected, *mx.sample_cells(topology, wanted, sample, seed)]))
+        err_console.print(f"sampled {len(chosen)} of {total} cells (seed {seed}); "
+                          "--sample N and --seed S choose another sample")
+    if lab_name is None:
+        cells = mx.predict(topology, wanted, proto) if chosen is None else mx.predict_cells(topology, chosen, proto)
+    else:
+        from emulator.testing.probe import observed_cells, observed_matrix
+        topology, cells = observed_matrix(lab_name, wanted, proto, timeout) if chosen is None else \
+            observed_cells(lab_name, chosen, proto, timeout)
+    problems = mx.against_expected(cells, expected) if expected else []
     bugs = mx.mismatches(cells)
     if as_json:
         click.echo(json.dumps(mx.as_json(topology.name, proto, wanted, cells)))
     else:
-        for line in mx.grid(cells, "predicted" if lab_name is None else "observed",
-                            [i.name for i in topology.instances]):
+        which = "predicted" if lab_name is None else "observed"
+        lines = mx.grid(cells, which, [i.name for i in topology.instances]) if chosen is None else \
+            mx.listing(cells, which)
+        for line in lines:
             console.print(escape(line))
         for cell in bugs:
             console.print(f"[red bold]BUG[/]: {escape(cell.label)} predicted {cell.predicted}, observed "

@@ -1,9 +1,10 @@
 """Feeds the fabric's NFQUEUE packets to the engine and applies its verdicts.
 
-One netfilterqueue handle per ENI, each constructed INSIDE the fabric namespace (the handle
-binds to the namespace it is created in; queue numbers are per namespace), all served from
-one selector loop. The hook tells the direction: PREROUTING -i eni-X (0) is X's egress,
-POSTROUTING -o eni-X (4) is X's ingress.
+One netfilterqueue handle for every ENI (ENI_QUEUE), constructed INSIDE the fabric namespace
+(the handle binds to the namespace it is created in; queue numbers are per namespace), served
+from one selector loop with the control socket. The packet's interface tells the ENI (its
+index, looked up once at start) and the hook the direction: PREROUTING -i eni-X (0) is X's
+egress, POSTROUTING -o eni-X (4) is X's ingress. A packet of no known ENI is dropped.
 
 Lean path: each queue copies only the first COPY_RANGE bytes of a packet (headers are all
 the engine reads) and takes GSO packets whole (NFQA_CFG_F_GSO), so a 64 KB TCP burst is one
@@ -34,7 +35,7 @@ from emulator.engine.offload import Offloads
 from emulator.engine.packet import TCP_FIN, TCP_RST, TCP_SYN, Packet, parse
 from emulator.engine.verdict import Verdict
 from emulator.model import PROTO_TCP, Direction, Topology
-from emulator.plan import DECIDED_MARK, HAIRPIN_MARK, OFFLOAD_MARK, PULLBACK_MARK, LabPlan
+from emulator.plan import DECIDED_MARK, ENI_QUEUE, HAIRPIN_MARK, OFFLOAD_MARK, PULLBACK_MARK, LabPlan
 
 HOOK_PREROUTING = 0
 QUEUE_MAX_LEN = 16384           # packets the kernel holds per queue before dropping
@@ -96,13 +97,16 @@ class QueueServer:
                            for a in fw.instance.addresses}
         pyroute2_netns.pushns(plan.fabric.name)
         try:
-            for eni in plan.enis:
+            # ifindex -> that ENI's handler; the devices exist before the engine starts.
+            handlers = {socket.if_nametoindex(eni.device):
+                        self._handler(eni.instance, firewalls[eni.instance], self._gate(firewalls[eni.instance]))
+                        for eni in plan.enis}
+            if handlers:
                 queue = NetfilterQueue()
-                queue.bind(eni.queue, self._handler(eni.instance, firewalls[eni.instance],
-                                                    self._gate(firewalls[eni.instance])),
-                           max_len=QUEUE_MAX_LEN, range=COPY_RANGE, sock_len=SOCKET_BUFFER)
+                queue.bind(ENI_QUEUE, self._dispatch(handlers), max_len=QUEUE_MAX_LEN, range=COPY_RANGE,
+                           sock_len=SOCKET_BUFFER)
                 self._queues.append(queue)
-                self.gso = enable_gso(queue.get_fd(), eni.queue) and self.gso
+                self.gso = enable_gso(queue.get_fd(), ENI_QUEUE)
         finally:
             pyroute2_netns.popns()
         for queue in self._queues:
@@ -113,6 +117,20 @@ class QueueServer:
         if self._nacls is None:
             return OPEN_GATE
         return self._nacls.gate(firewall.instance.subnet)
+
+    def _dispatch(self, handlers: dict[int, Callable]) -> Callable:
+        """The queue's callback: the ENI is the packet's input device on the egress hook and its
+        output device on the ingress hook. An unknown device (none should reach the queue) is
+        dropped and counted as an engine error: fail closed."""
+        def on_packet(pkt) -> None:
+            handler = handlers.get(pkt.indev if pkt.hook == HOOK_PREROUTING else pkt.outdev)
+            if handler is None:
+                self.errors += 1
+                pkt.drop()
+                return
+            handler(pkt)
+
+        return on_packet
 
     def _handler(self, eni: str, firewall: EniFirewall, gate: SubnetGate) -> Callable:
         clock, public, hairpin, admit = self._clock, self._public, HAIRPIN_MARK, self._admit

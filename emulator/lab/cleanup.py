@@ -66,7 +66,7 @@ def teardown(record: LabState) -> list[str]:
     processes.stop(supervisor_pids(record.lab))
     engines = engine_pids(record.lab)
     # Processes left in our namespaces would keep them (and their veths) alive after deletion.
-    processes.stop(engines + [p for ns in mine for p in netns.pids(ns)])
+    processes.stop(engines + [p for found in netns.pids_in(mine).values() for p in found])
     for ns in mine:
         netns.delete_namespace(ns)
     for path in map(Path, record.netns_dirs):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from emulator.errors import LabError, PermissionRequired
@@ -23,6 +24,7 @@ from .state import LabState
 
 REQUIRED_TOOLS = ("ip", "sysctl")
 READY_TIMEOUT = 15.0
+SERVICE_STARTERS = 16           # instances whose services start at the same time
 HEALTH_STALE = 5.0              # seconds without a health update before the engine counts as down
 
 Progress = Callable[[str], None]
@@ -118,14 +120,17 @@ def _signals_ignored() -> Iterator[None]:
 
 def _build_network(plan: LabPlan, record: LabState, progress: Progress) -> None:
     progress(f"namespaces: {len(plan.namespaces)}")
+    # Recorded all at once before any is created: teardown removes only those that exist and
+    # carry the lab's marker (`up` has refused names that already existed).
+    record.add_namespaces([ns.name for ns in plan.namespaces])
     for ns in plan.namespaces:
-        record.add_namespace(ns.name)
         netns.add_namespace(ns.name)
-    for ns in plan.nodes:
-        directory = NETNS_ETC / ns.name
-        if directory.exists():
-            raise LabError(f"{directory} already exists (left by an earlier run?); remove it and retry")
-        record.add_netns_dir(directory)
+    directories = [NETNS_ETC / ns.name for ns in plan.nodes]
+    left = next((d for d in directories if d.exists()), None)
+    if left is not None:
+        raise LabError(f"{left} already exists (left by an earlier run?); remove it and retry")
+    record.add_netns_dirs(directories)
+    for ns, directory in zip(plan.nodes, directories):
         directory.mkdir(parents=True)
         (directory / "hosts").write_text(ns.hosts)
     progress(f"links: {len(plan.veths)} veth pairs")
@@ -165,10 +170,19 @@ def _start_services(topology: Topology, plan: LabPlan, record: LabState, progres
     progress(f"services: {sum(len(i.services) for i in with_services)} on {len(with_services)} instances")
     if any(s.type == "ssh" for i in with_services for s in i.services):
         prepare_ssh(record.lab, record.paths.root, [ns.name for ns in plan.nodes])
-    for inst in with_services:
-        pids = start_services(record.lab, inst, plan.namespace(inst.name).name, record.paths.root, topology)
-        for n, pid in enumerate(pids):
-            record.add_pid(f"service:{inst.name}:{n}", pid)
+    # Started side by side (each mostly waits for its listeners): a lab of 1000 sshds starts in
+    # seconds, not minutes. A failure stops the rest; teardown kills whatever runs in the lab.
+    with ThreadPoolExecutor(max_workers=SERVICE_STARTERS) as pool:
+        started = {inst.name: pool.submit(start_services, record.lab, inst, plan.namespace(inst.name).name,
+                                          record.paths.root, topology) for inst in with_services}
+        pids: dict[str, int] = {}
+        try:
+            for name, future in started.items():
+                pids.update({f"service:{name}:{n}": pid for n, pid in enumerate(future.result())})
+        finally:
+            for future in started.values():
+                future.cancel()
+            record.add_pids(pids)
 
 
 def up(topology: Topology, progress: Progress = lambda message: None, enforce: bool = True) -> LabStatus:

@@ -54,15 +54,25 @@ class LabState:
         os.replace(tmp, self.paths.state)
 
     def add_namespace(self, name: str) -> None:
-        self.namespaces.append(name)
+        self.add_namespaces([name])
+
+    def add_namespaces(self, names: list[str]) -> None:
+        """Several at once, one write (a lab of 1000 instances: not 1000 rewrites of a growing file)."""
+        self.namespaces += names
         self.save()
 
     def add_netns_dir(self, path: Path) -> None:
-        self.netns_dirs.append(str(path))
+        self.add_netns_dirs([path])
+
+    def add_netns_dirs(self, found: list[Path]) -> None:
+        self.netns_dirs += [str(p) for p in found]
         self.save()
 
     def add_pid(self, role: str, pid: int) -> None:
-        self.pids[role] = pid
+        self.add_pids({role: pid})
+
+    def add_pids(self, pids: dict[str, int]) -> None:
+        self.pids.update(pids)
         self.save()
 
 

@@ -12,18 +12,19 @@ from dataclasses import replace
 from ipaddress import ip_address
 
 from emulator.errors import LabError
-from emulator.lab import state
-from emulator.lab.lifecycle import exec_argv, lab_plan
+from emulator.lab import netns, state
+from emulator.lab.lifecycle import lab_plan
 from emulator.lab.netns import package_env
-from emulator.matrix import Cell, Observe, predict
+from emulator.matrix import Cell, Observe, predict, predict_cells
 from emulator.model import Outcome, Topology
+from emulator.plan import LabPlan
 
 OUTCOMES = frozenset(Outcome)
 
-def resolve(lab: str, src: str, dst: str, ipv6: bool = False) -> str:
+def resolve(lab: str, src: str, dst: str, ipv6: bool = False, plan: LabPlan | None = None) -> str:
     """DST as SRC would address it: a literal address, or a node name seen from SRC
     (private IP inside the VPC; public IP or IPv6 from the internet)."""
-    plan = lab_plan(lab)
+    plan = plan or lab_plan(lab)
     nodes = {ns.node: ns for ns in plan.nodes}
     if src not in nodes:
         raise LabError(f"lab {lab!r} has no node {src!r} (nodes: {', '.join(nodes)})")
@@ -44,10 +45,13 @@ def resolve(lab: str, src: str, dst: str, ipv6: bool = False) -> str:
 
 
 def probe(lab: str, src: str, dst: str, port: int = 0, proto: str = "tcp", timeout: float = 2.0,
-          ipv6: bool = False) -> str:
-    address = resolve(lab, src, dst, ipv6)
+          ipv6: bool = False, plan: LabPlan | None = None) -> str:
+    """`plan`: the lab's plan when the caller probes many times (a big lab's plan takes a while)."""
+    plan = plan or lab_plan(lab)
+    address = resolve(lab, src, dst, ipv6, plan)
     if proto == "icmp":
-        argv = exec_argv(lab, src, ["ping", "-c1", "-n", f"-W{max(1, round(timeout))}", address])
+        argv = netns.exec_argv(plan.namespace(src).name,
+                               ["ping", "-c1", "-n", f"-W{max(1, round(timeout))}", address])
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10)
         if result.returncode == 0:
             return "reply"
@@ -58,8 +62,8 @@ def probe(lab: str, src: str, dst: str, port: int = 0, proto: str = "tcp", timeo
         raise LabError(f"unknown protocol {proto!r}: use tcp, udp or icmp")
     if not 0 < port < 65536:
         raise LabError(f"{proto} needs a port between 1 and 65535 (--port)")
-    argv = exec_argv(lab, src, [sys.executable, "-m", "emulator.guest.attempt", proto, address, str(port),
-                                  str(timeout)])
+    argv = netns.exec_argv(plan.namespace(src).name, [sys.executable, "-m", "emulator.guest.attempt", proto,
+                                                      address, str(port), str(timeout)])
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10, env=package_env())
     word = result.stdout.strip()
     if word in OUTCOMES:
@@ -70,14 +74,15 @@ def probe(lab: str, src: str, dst: str, port: int = 0, proto: str = "tcp", timeo
 
 def observer(lab: str, timeout: float) -> Observe:
     topology = state.load_topology(lab)
+    plan = lab_plan(lab)
 
     def observe(src: str, dst: str, port: int, proto: str) -> str:
         try:
-            return probe(lab, src, dst, port, proto, timeout)
+            return probe(lab, src, dst, port, proto, timeout, plan=plan)
         except LabError:
             # DST has no address SRC could know (an internet host and a private-only instance):
             # try its private IP anyway, as someone who knows it would; the fabric must drop it.
-            return probe(lab, src, str(topology.instance(dst).private_ip), port, proto, timeout)
+            return probe(lab, src, str(topology.instance(dst).private_ip), port, proto, timeout, plan=plan)
     return observe
 
 
@@ -86,6 +91,13 @@ def observe_all(cells: list[Cell], proto: str, observe: Observe, workers: int = 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         seen = list(pool.map(lambda c: observe(c.src, c.dst, c.port, proto), cells))
     return [replace(c, observed=o) for c, o in zip(cells, seen)]
+
+
+def observed_cells(lab: str, cells: list[tuple[str, str, int]], proto: str,
+                   timeout: float) -> tuple[Topology, list[Cell]]:
+    """Chosen cells of the running lab's matrix (a sample of a big lab's), predicted and probed."""
+    topology = state.load_topology(lab)
+    return topology, observe_all(predict_cells(topology, cells, proto), proto, observer(lab, timeout))
 
 
 def observed_matrix(lab: str, ports: tuple[int, ...], proto: str, timeout: float) -> tuple[Topology, list[Cell]]:

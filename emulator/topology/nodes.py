@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from typing import Literal, overload
 
 from ..model import ConntrackTimeouts, Instance, InternetHost, IPAddress, Options, SecurityGroup, Service, Subnet, Vpc
@@ -216,14 +216,18 @@ def _security_groups(p: Problems, fields: dict[str, object], path: str, groups: 
 
 
 def _assign_private_ips(p: Problems, pending: list[_Pending], registry: Registry) -> None:
-    """Like EC2: the next free address from base+4, in file order, after every explicit one is known."""
+    """Like EC2: the next free address from base+4, in file order, after every explicit one is known.
+    Every address below a subnet's last assignment is taken, so the search resumes there (linear in
+    the subnet, not quadratic: a lab of 1000 instances)."""
+    resume: dict[IPv4Network, IPv4Address] = {}
     for instance in pending:
         if instance.private_ip is not None or not instance.fields_ok:
             continue
         cidr = instance.subnet.cidr
-        candidate = addresses.first_usable(cidr)
+        candidate = resume.get(cidr, addresses.first_usable(cidr))
         while candidate < cidr.broadcast_address and candidate in registry.addresses:
             candidate += 1
+        resume[cidr] = candidate
         if candidate >= cidr.broadcast_address:
             p.error(instance.path, f"subnet '{instance.subnet.name}' ({cidr}) has no free address left",
                     "use a larger subnet or give fewer instances")

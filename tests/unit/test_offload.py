@@ -246,7 +246,7 @@ def test_without_offload_there_is_no_fast_path() -> None:
 def test_ingress_decided_with_the_egress_skips_the_second_queue() -> None:
     lines = mangle(lab(offload=False)).splitlines()
     decided = lines.index(f"-A POSTROUTING -o eni-+ -m mark --mark 0x{DECIDED_MARK:x}/0x{DECIDED_MARK:x} -j ACCEPT")
-    assert decided < lines.index("-A POSTROUTING -o eni-a -j NFQUEUE --queue-num 1")
+    assert decided < lines.index("-A POSTROUTING -o eni-+ -j NFQUEUE --queue-num 1")
 
 
 def test_no_enforcement_means_no_hook_at_all() -> None:

@@ -5,6 +5,8 @@ import dataclasses
 import re
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 
+import pytest
+
 from emulator.model import (
     PROTO_ALL,
     PROTO_TCP,
@@ -19,6 +21,7 @@ from emulator.model import (
     Vpc,
 )
 from emulator.plan import IFNAMSIZ, LabPlan, build_plan, device_names
+from emulator.topology import parse
 
 EVERYWHERE = IPv4Network("0.0.0.0/0")
 
@@ -50,7 +53,8 @@ def rules(plan: LabPlan, family: int, table: str) -> list[str]:
     text = next(r.text for r in plan.rulesets if (r.family, r.table) == (family, table))
     lines = text.strip().splitlines()
     assert lines[0] == f"*{table}" and lines[-1] == "COMMIT"
-    assert all(re.fullmatch(r":[A-Z]+ ACCEPT \[0:0\]", line) for line in lines[1:] if line.startswith(":"))
+    assert all(re.fullmatch(r":[A-Z]+ ACCEPT \[0:0\]|:SGEMU-[A-Z-]+ - \[0:0\]", line)
+               for line in lines[1:] if line.startswith(":"))
     return [line for line in lines if line.startswith("-A ")]
 
 
@@ -63,10 +67,9 @@ def test_namespace_names_follow_the_lab_and_node_names() -> None:
     assert plan.marker == "sgemu:three-tier"
 
 
-def test_enis_get_one_queue_each_and_their_own_device() -> None:
+def test_enis_get_their_own_device() -> None:
     plan = build_plan(topo())
-    assert [(e.instance, e.device, e.queue) for e in plan.enis] == [
-        ("alb", "eni-alb", 1), ("app", "eni-app", 2), ("db", "eni-db", 3)]
+    assert [(e.instance, e.device) for e in plan.enis] == [("alb", "eni-alb"), ("app", "eni-app"), ("db", "eni-db")]
     assert [(v.device, v.peer_ns, v.peer) for v in plan.veths][-1] == ("igw-you", "sgemu-three-tier-you", "eth0")
 
 
@@ -144,12 +147,11 @@ def test_hosts_files_show_private_addresses_inside_and_public_ones_outside() -> 
     assert plan.address("you", "app") is None
 
 
-def test_queue_hooks_are_per_eni_without_bypass() -> None:
+def test_one_queue_hook_per_direction_for_every_eni_without_bypass() -> None:
     plan = build_plan(topo())
     mangle = rules(plan, 4, "mangle")
-    for eni in plan.enis:
-        assert f"-A PREROUTING -i {eni.device} -j NFQUEUE --queue-num {eni.queue}" in mangle
-        assert f"-A POSTROUTING -o {eni.device} -j NFQUEUE --queue-num {eni.queue}" in mangle
+    assert [r for r in mangle if "NFQUEUE" in r] == ["-A PREROUTING -i eni-+ -j NFQUEUE --queue-num 1",
+                                                     "-A POSTROUTING -o eni-+ -j NFQUEUE --queue-num 1"]
     assert not any("bypass" in r for rs in plan.rulesets for r in rs.text.splitlines())
     # Infrastructure exclusions come before every queue rule.
     first_queue = next(i for i, r in enumerate(mangle) if "NFQUEUE" in r)
@@ -163,7 +165,7 @@ def test_ipv6_hooks_skip_neighbour_discovery_and_link_local_first() -> None:
     for icmp_type in (133, 134, 135, 136, 137):
         assert any(f"--icmpv6-type {icmp_type} -j RETURN" in r for r in pre[:first_queue])
     assert "-A PREROUTING -s fe80::/10 -j RETURN" in pre[:first_queue]
-    assert sum("NFQUEUE" in r for r in mangle6) == 6
+    assert sum("NFQUEUE" in r for r in mangle6) == 2
 
 
 def test_public_ips_are_one_to_one_nat_and_private_ones_unreachable_from_outside() -> None:
@@ -175,15 +177,17 @@ def test_public_ips_are_one_to_one_nat_and_private_ones_unreachable_from_outside
     filt = rules(plan, 4, "filter")
     assert filt.index("-A FORWARD -i igw-+ -m conntrack --ctstate DNAT,SNAT -j ACCEPT") < \
         filt.index("-A FORWARD -i igw-+ -o eni-+ -j DROP")
-    assert filt.index("-A FORWARD -s 10.0.1.10/32 -o igw-+ -j ACCEPT") < \
-        filt.index("-A FORWARD -i eni-+ -o igw-+ -j DROP")
+    assert filt.index("-A FORWARD -i igw-+ -o eni-+ -j DROP") < filt.index("-A FORWARD -o igw-+ -j SGEMU-TO-IGW")
+    assert filt.index("-A SGEMU-TO-IGW -s 10.0.1.10/32 -j ACCEPT") < filt.index("-A SGEMU-TO-IGW -i eni-+ -j DROP")
     # app and db have no public IP: no hairpin through public addresses either.
-    assert "-A FORWARD -s 10.0.2.10/32 -m conntrack --ctstate DNAT -j DROP" in filt
+    assert "-A FORWARD -m conntrack --ctstate DNAT -j SGEMU-DNAT" in filt
+    assert "-A SGEMU-DNAT -s 10.0.2.10/32 -j DROP" in filt and "-A SGEMU-DNAT -s 10.0.1.10/32 -j DROP" not in filt
 
 
 def test_hairpin_connections_are_marked_for_the_engine() -> None:
     mangle = rules(build_plan(topo()), 4, "mangle")
-    assert "-A PREROUTING -i eni-+ -d 198.51.100.10/32 -j CONNMARK --set-xmark 0x1/0x1" in mangle
+    assert "-A PREROUTING -i eni-+ -m conntrack --ctstate NEW -j SGEMU-HAIRPIN" in mangle
+    assert "-A SGEMU-HAIRPIN -d 198.51.100.10/32 -j CONNMARK --set-xmark 0x1/0x1" in mangle
     mark = mangle.index("-A POSTROUTING -m connmark --mark 0x1/0x1 -j MARK --set-xmark 0x1/0x1")
     assert mark < next(i for i, r in enumerate(mangle) if r.startswith("-A POSTROUTING") and "NFQUEUE" in r)
 
@@ -208,7 +212,7 @@ def test_render_mentions_every_namespace_and_queue() -> None:
     plan = build_plan(topo())
     text = plan.render()
     assert all(ns.name in text for ns in plan.namespaces)
-    assert "queue 3: db on eni-db" in text and "*mangle" in text
+    assert "queue 1: every ENI (3), told apart by interface" in text and "eni db on eni-db" in text and "*mangle" in text
 
 
 def test_nodes_without_ipv6_get_no_ipv6_names() -> None:
@@ -225,3 +229,22 @@ def test_fabric_blackholes_every_unknown_destination() -> None:
     assert {r.dst for r in holes} == {"0.0.0.0/0", "::/0"}
     assert [r.args() for r in holes] == [["blackhole", "0.0.0.0/0"], ["blackhole", "::/0"]]
     assert all(r.dev is not None for r in fabric.routes if not r.blackhole)
+
+
+def _fleet(count: int, public: bool) -> Topology:
+    return parse({"name": "fleet", "vpc": {"cidr": "10.0.0.0/16"}, "subnets": [{"name": "s", "cidr": "10.0.0.0/20"}],
+                  "instances": [{"name": f"n{i}", "subnet": "s",
+                                 **({"public_ip": f"198.51.100.{i}"} if public else {})} for i in range(1, count + 1)],
+                  "internet": [{"name": "you", "ip": "203.0.113.10"}]}, "fleet.yaml").topology
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_the_rules_every_packet_walks_do_not_grow_with_instances(public: bool) -> None:
+    """Built-in chains hold the same rules for 3 instances as for 200: what grows sits in our
+    own chains, which only a connection's first packet, or traffic to the internet, reaches."""
+    def walked(count: int) -> dict[tuple[int, str], int]:
+        plan = build_plan(_fleet(count, public))
+        return {(rs.family, rs.table): sum(1 for r in rules(plan, rs.family, rs.table)
+                                           if not r.startswith("-A SGEMU-")) for rs in plan.rulesets
+                if rs.table != "nat"}       # nat: only the first packet of a connection
+    assert walked(3) == walked(200)
