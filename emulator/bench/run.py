@@ -2,6 +2,8 @@
 (a) the same lab with no enforcement, (b) sgemu with offload, (c) sgemu without offload.
 
     python -m emulator.bench.run [--seconds 3] [--rounds 3] [--json]
+    python -m emulator.bench.run --scale [100,1000]     # only big labs (emulator/bench/scale.py)
+    python -m emulator.bench.run --parallel [4]         # only pytest -n vs serial (emulator/bench/parallel.py)
 
 Ratios are against (a) of the same run, never against fixed numbers: machines differ.
 """
@@ -15,6 +17,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from emulator.bench import parallel, scale
+from emulator.bench.scale import SCALE_SIZES, side_table
 from emulator.bench.topologies import fleet_topology, pair_topology
 from emulator.lab import lifecycle as lab
 from emulator.lab import netns, state
@@ -317,13 +321,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="iperf3 TCP run per mode and round (default 3)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
+    parser.add_argument("--scale", nargs="?", const=",".join(map(str, SCALE_SIZES)), metavar="N,N",
+                        help="only the big-lab part: labs of these sizes (default 100,1000) against "
+                             "2-instance labs of the same run")
+    parser.add_argument("--parallel", nargs="?", type=int, const=4, metavar="WORKERS",
+                        help="only the pytest-xdist part: 8 lab tests serially, then with -n WORKERS (default 4)")
     args = parser.parse_args(argv)
-    summary = measure(args.seconds, args.rounds, _progress)
+    only_parts = bool(args.scale or args.parallel)
+    if only_parts:
+        summary: dict = {}
+        if args.parallel:
+            summary.update(parallel.measure(args.parallel, _progress))
+        if args.scale:
+            summary.update(scale.measure(tuple(int(n) for n in args.scale.split(",")), _progress))
+        summary = {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}
+    else:
+        summary = measure(args.seconds, args.rounds, _progress)
     if args.json:
         print(json.dumps(summary))
     else:
         from rich.console import Console
-        Console(width=120).print(table(summary))
+        Console(width=120).print(side_table(summary) if only_parts else table(summary))
     return 0
 
 

@@ -18,8 +18,9 @@ import sys
 import time
 
 from emulator.bench.topologies import scale_topology
+from emulator.lab import hooks, netns
 from emulator.lab import lifecycle as lab
-from emulator.lab import netns
+from emulator.plan import ENI_QUEUE
 from emulator.topology import parse
 
 SCALE_SIZES = (100, 1000)
@@ -69,6 +70,20 @@ def round_trip_us(name: str, client: str, server: str) -> float:
         echo.wait(5)
 
 
+def rule_per_eni(name: str) -> None:
+    """Put the earlier hook layout in front of today's, in this lab only: a PREROUTING rule per
+    ENI (`-i eni-X -j NFQUEUE`), in instance order, where the single dispatch rule sits. A packet
+    from the last ENI then walks every other ENI's rule first, as it did before; the engine
+    still tells ENIs by interface, so the verdicts are the same."""
+    plan = lab.lab_plan(name)
+    frontend = lab.status(name).frontend
+    if frontend is None:
+        raise RuntimeError(f"lab {name} records no iptables front end")
+    lines = [f"-I PREROUTING 2 -i {eni.device} -j NFQUEUE --queue-num {ENI_QUEUE}" for eni in reversed(plan.enis)]
+    netns.run(netns.exec_argv(plan.fabric.name, [hooks.restore_command(frontend, 4), "--noflush"]),
+              stdin="\n".join(["*mangle", *lines, "COMMIT"]) + "\n")
+
+
 def _down_quietly(name: str) -> None:
     if name in lab.running_labs():
         lab.down(name)
@@ -107,6 +122,9 @@ def big_lab(count: int, progress, sample: int = MATRIX_SAMPLE) -> dict:
         result["status_seconds"] = time.monotonic() - start
         progress(f"lab of {count}: round trips n{count - 1} -> n{count}")
         result["rtt_us"] = round_trip_us(name, f"n{count - 1}", f"n{count}")
+        progress(f"lab of {count}: the same with a queue rule per ENI (the layout before), for comparison")
+        rule_per_eni(name)
+        result["rtt_us_rule_per_eni"] = round_trip_us(name, f"n{count - 1}", f"n{count}")
         progress(f"lab of {count}: a matrix of {sample} sampled cells (port 22)")
         start = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "emulator.cli", "matrix", "--lab", name, "--ports", "22",
@@ -135,7 +153,29 @@ def measure(sizes: tuple[int, ...], progress=lambda message: None) -> dict:
         added = summary[f"rtt_us_{count}"] - plain
         summary[f"rtt_added_us_{count}"] = added
         summary[f"per_packet_ratio_{count}"] = added / summary["rtt_added_us_2"]
+        summary[f"per_packet_ratio_{count}_rule_per_eni"] = \
+            (summary[f"rtt_us_rule_per_eni_{count}"] - plain) / summary["rtt_added_us_2"]
     return summary
+
+
+SCALE_TARGETS = {"up_seconds_1000": ("<=", 120.0), "down_seconds_1000": ("<=", 60.0),
+                 "per_packet_ratio_1000": ("<=", 1.5), "xdist_speedup": (">", 1.0)}
+
+
+def side_table(summary: dict):
+    """The scale and parallel parts: one row per measure, with its target where the issue sets one."""
+    from rich.table import Table
+    out = Table(title="sgemu benchmark: big labs and parallel tests (ratios against this run)")
+    for column in ("measure", "value", "target"):
+        out.add_column(column, justify="left" if column == "measure" else "right")
+    for key, value in summary.items():
+        op, limit = SCALE_TARGETS.get(key, (None, None))
+        target = ""
+        if op is not None and limit is not None:
+            ok = value <= limit if op == "<=" else value > limit
+            target = f"{op} {limit:g} {'ok' if ok else 'MISSED'}"
+        out.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value), target)
+    return out
 
 
 if __name__ == "__main__":      # python -m emulator.bench.scale [SIZE...]: the scale part alone, JSON
