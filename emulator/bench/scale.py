@@ -128,10 +128,10 @@ def big_lab(count: int, progress, sample: int = MATRIX_SAMPLE) -> dict:
         progress(f"lab of {count}: a matrix of {sample} sampled cells (port 22)")
         start = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "emulator.cli", "matrix", "--lab", name, "--ports", "22",
-                               "--timeout", "1", "--sample", str(sample), "--seed", str(count), "--json"],
+                               "--timeout", "1.5", "--sample", str(sample), "--seed", str(count), "--json"],
                               capture_output=True, text=True, timeout=1800, env=netns.package_env())
         result["matrix_seconds"] = time.monotonic() - start
-        if done.returncode != 0:
+        if not done.stdout.startswith("{"):      # exit 1 with JSON: disagreements, counted below
             raise RuntimeError(f"sgemu matrix on {name} failed: {done.stderr.strip()[-300:]}")
         matrix = json.loads(done.stdout)
         result["matrix_cells"] = len(matrix["cells"])
