@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv6Address
 
-from .model import Instance, InternetHost, Topology
+from .model import TIMEOUT_RANGES, Instance, InternetHost, Topology
 
 PREFIX = "sgemu-"
 IFNAMSIZ = 15                  # usable characters in a Linux interface name
@@ -24,6 +24,7 @@ LINK_GATEWAY_V6 = IPv6Address("fe80::1")      # next hop of every IPv6 node
 HAIRPIN_MARK = 0x1             # skb mark bit: instance -> public IP of another instance
 OFFLOAD_MARK = 0x2             # connmark bit: the engine hands the flow's later packets to the kernel
 PULLBACK_MARK = 0x4            # mark bit, verdict then connection: the flow closes, no more fast path
+KERNEL_TIMEOUT_MARGIN = 5      # seconds a kernel conntrack entry outlives the engine's longest timeout
 DECIDED_MARK = 0x8             # skb mark bit: the engine already decided the destination ENI's ingress
 ENI_QUEUE = 1                  # the one NFQUEUE every ENI's packets go to; the engine tells ENIs by interface
 ND_TYPES = (133, 134, 135, 136, 137)          # RS, RA, NS, NA, redirect: infrastructure
@@ -261,8 +262,7 @@ def _fabric_ns(topology: Topology, name: str, eni_dev: dict[str, str],
         ("net.ipv4.ip_forward", "1"), ("net.ipv6.conf.all.forwarding", "1"),
         ("net.ipv4.conf.all.rp_filter", "0"), ("net.ipv4.conf.default.rp_filter", "0")]
     if topology.options.offload:
-        # Offloaded flows are seen through the kernel's per-connection counters.
-        sysctls.append(("net.netfilter.nf_conntrack_acct", "1"))
+        sysctls += offload_sysctls(topology)
     for inst in topology.instances:
         dev = eni_dev[inst.name]
         addresses.append(Address(f"{topology.subnet(inst.subnet).router_ip}/32", dev))
@@ -344,26 +344,44 @@ def _internet_rules(public: list[Instance], private_only: list[Instance]) -> lis
             *(f"-A {DNAT_CHAIN} -s {i.private_ip}/32 -j DROP" for i in private_only)]
 
 
-def _offload_rules() -> dict[str, list[str]]:
+def _offload_rules(family: int) -> dict[str, list[str]]:
     """Kernel fast path for flows the engine marked (OFFLOAD_MARK on the connection, and not
-    PULLBACK_MARK): their packets skip the queues, except SYN/FIN/RST, which the engine's state
-    machine must see. The engine marks a flow through the verdict's packet mark; mangle FORWARD
-    copies it to the connection (it runs after the egress queue of PREROUTING). A pulled-back
-    flow keeps OFFLOAD_MARK until the engine has read its last kernel counters."""
+    PULLBACK_MARK): their packets skip the queues, except TCP SYN/FIN/RST, which the engine's
+    state machine must see, and ICMP other than echo (errors are RELATED to a flow in the
+    kernel and carry its mark; the engine decides them). The engine marks a flow through the
+    verdict's packet mark; mangle FORWARD copies it to the connection (it runs after the egress
+    queue of PREROUTING). A pulled-back flow keeps OFFLOAD_MARK until the engine has read its
+    last kernel counters."""
     offload, pullback = f"0x{OFFLOAD_MARK:x}", f"0x{PULLBACK_MARK:x}"
-    both = f"0x{OFFLOAD_MARK | PULLBACK_MARK:x}"
-    fast = f"-p tcp --tcp-flags FIN,SYN,RST NONE -m connmark --mark {offload}/{both} -j ACCEPT"
-    return {"PREROUTING": [f"-A PREROUTING -i {ENI_PREFIX}+ {fast}"],
-            "POSTROUTING": [f"-A POSTROUTING -o {ENI_PREFIX}+ {fast}"],
+    marked = f"-m connmark --mark {offload}/0x{OFFLOAD_MARK | PULLBACK_MARK:x} -j ACCEPT"
+    echo = ("-p icmp -m icmp --icmp-type", "echo-request", "echo-reply") if family == 4 else \
+        ("-p ipv6-icmp -m icmp6 --icmpv6-type", "echo-request", "echo-reply")
+    matches = ["-p tcp --tcp-flags FIN,SYN,RST NONE", "-p udp", *(f"{echo[0]} {kind}" for kind in echo[1:])]
+    return {"PREROUTING": [f"-A PREROUTING -i {ENI_PREFIX}+ {m} {marked}" for m in matches],
+            "POSTROUTING": [f"-A POSTROUTING -o {ENI_PREFIX}+ {m} {marked}" for m in matches],
             "FORWARD": [f"-A FORWARD -m mark --mark {offload}/{offload} -j CONNMARK --set-xmark {offload}/{offload}",
                         f"-A FORWARD -m mark --mark {pullback}/{pullback} "
                         f"-j CONNMARK --set-xmark {pullback}/{pullback}"]}
 
 
+def offload_sysctls(topology: Topology) -> list[tuple[str, str]]:
+    """Offloaded flows are seen through the kernel's per-connection counters, and a kernel entry
+    must outlive the engine's (the engine decides when a flow expires, then releases it): the
+    fabric's UDP and ICMP timeouts sit above the longest the engine may use."""
+    icmp = max((i.conntrack.icmp for i in topology.instances), default=0) + KERNEL_TIMEOUT_MARGIN
+    return [("net.netfilter.nf_conntrack_acct", "1"),
+            ("net.netfilter.nf_conntrack_udp_timeout", str(TIMEOUT_RANGES["udp"][1] + KERNEL_TIMEOUT_MARGIN)),
+            ("net.netfilter.nf_conntrack_udp_timeout_stream",
+             str(TIMEOUT_RANGES["udp_stream"][1] + KERNEL_TIMEOUT_MARGIN)),
+            ("net.netfilter.nf_conntrack_icmp_timeout", str(icmp)),
+            ("net.netfilter.nf_conntrack_icmpv6_timeout", str(icmp))]
+
+
 def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -> tuple[Ruleset, ...]:
     pre, post = _queue_rules(enis) if enforce else ([], [])
-    fast = _offload_rules() if enforce and topology.options.offload else \
-        {"PREROUTING": [], "POSTROUTING": [], "FORWARD": []}
+    offload = enforce and topology.options.offload
+    none: dict[str, list[str]] = {"PREROUTING": [], "POSTROUTING": [], "FORWARD": []}
+    fast, fast6 = (_offload_rules(4), _offload_rules(6)) if offload else (none, none)
     eni_wild, igw_wild = ENI_PREFIX + "+", IGW_PREFIX + "+"
     public = [i for i in topology.instances if i.public_ip is not None]
     private_only = [i for i in topology.instances if i.public_ip is None]
@@ -400,15 +418,15 @@ def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -
     # (MLD) are infrastructure and pass before the queues.
     infra6 = [*(f"-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN"
                 for chain in ("PREROUTING", "POSTROUTING") for t in ND_TYPES)]
-    mangle6 = [*fast["PREROUTING"],
+    mangle6 = [*fast6["PREROUTING"],
                *(r for r in infra6 if r.startswith("-A PREROUTING")),
                "-A PREROUTING -s fe80::/10 -j RETURN",
                "-A PREROUTING -d fe80::/10 -j RETURN",
                "-A PREROUTING -d ff00::/8 -j RETURN",
                "-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
                *pre,
-               *fast["FORWARD"],
-               *fast["POSTROUTING"],
+               *fast6["FORWARD"],
+               *fast6["POSTROUTING"],
                *(r for r in infra6 if r.startswith("-A POSTROUTING")),
                "-A POSTROUTING -s fe80::/10 -j RETURN",
                "-A POSTROUTING -d ff00::/8 -j RETURN",

@@ -39,6 +39,15 @@ from emulator.model import (
 from emulator.topology import dump
 from emulator.topology.rules import build_rule
 
+# How far a change reaches into the flows the kernel fast-paths (offload): before it is
+# acknowledged, the flows whose verdict it could alter are pulled back to the engine.
+RECALL_NONE = "none"              # no verdict changes (new rules only add, timeouts stay the engine's)
+RECALL_UNTRACKED = "untracked"    # SG rules and memberships: tracked flows survive them (AWS)
+RECALL_ALL = "all"                # stateless checks (NACLs): every packet is evaluated again
+RECALL_SCOPES = (RECALL_NONE, RECALL_UNTRACKED, RECALL_ALL)
+# (scope, now) -> flows pulled back; installed by the daemon when offload is on.
+Recall = Callable[[str, float], int]
+
 RECENT_DROPS = 50
 CLOSED_RECORDS_KEPT = 100_000
 
@@ -114,17 +123,33 @@ class LabApi:
         self.mutating: set[str] = {"authorize", "revoke", "set_sgs", "set_conntrack"}
         # other parts of the VPC path put their live state into the current model (export, persist)
         self.model_parts: list[Callable[[Topology], Topology]] = []
+        # what each of them pulls back from the kernel fast path (a mutating op not named: all)
+        self.recall_scopes: dict[str, str] = {"authorize": RECALL_NONE, "revoke": RECALL_UNTRACKED,
+                                              "set_sgs": RECALL_UNTRACKED, "set_conntrack": RECALL_NONE}
+        self._recall: Recall | None = None
+        self.recalled = 0
 
-    def add_ops(self, ops: dict[str, Callable[..., object]], mutating: set[str] | frozenset[str] = frozenset()) -> None:
+    def add_ops(self, ops: dict[str, Callable[..., object]], mutating: set[str] | frozenset[str] = frozenset(),
+                recall: dict[str, str] | None = None) -> None:
         """More operations (each called as `op(now=..., **args)`); a name may be taken only once.
-        `mutating` names those among them that change the lab."""
+        `mutating` names those among them that change the lab; `recall` what each pulls back
+        from the kernel fast path before it is acknowledged (RECALL_*; default RECALL_ALL)."""
         taken = set(ops) & set(self.ops)
         if taken:
             raise ValueError(f"operations defined twice: {sorted(taken)}")
         if not mutating <= set(ops):
             raise ValueError(f"mutating operations not among those added: {sorted(set(mutating) - set(ops))}")
+        scopes = recall or {}
+        if not set(scopes) <= set(mutating) or not set(scopes.values()) <= set(RECALL_SCOPES):
+            raise ValueError(f"recall scopes must name mutating operations and be one of {RECALL_SCOPES}: {scopes}")
         self.ops.update(ops)
         self.mutating |= mutating
+        self.recall_scopes.update(scopes)
+
+    def set_recall(self, recall: Recall) -> None:
+        """The offload's pull-back, called before every mutating operation that could alter the
+        verdict on an offloaded flow (see RECALL_*)."""
+        self._recall = recall
 
     # --- the packet path and the clock --------------------------------------------------------
 
@@ -181,10 +206,19 @@ class LabApi:
             inspect.signature(handler).bind(now=now, **args)
         except TypeError as exc:
             raise AwsApiError("InvalidParameterValue", f"{op}: {exc}") from None
+        if op in self.mutating:
+            self._pull_back(op, now)
         result = handler(now=now, **args)
         if op in self.mutating:
             self.generation += 1
         return result
+
+    def _pull_back(self, op: str, now: float) -> None:
+        """Before the change: the engine's single thread serves no packet until it is
+        acknowledged, so every packet after the change meets the engine's new state."""
+        scope = self.recall_scopes.get(op, RECALL_ALL)
+        if self._recall is not None and scope != RECALL_NONE:
+            self.recalled += self._recall(scope, now)
 
     def _rules(self, sg: str, direction: Direction, permissions: list[dict]) -> tuple[list, list[str]]:
         group = self._state.group(sg)

@@ -1,9 +1,10 @@
 """Live network-ACL and prefix-list operations for the control socket, with EC2 API semantics.
 
 NACL changes go to the lab's NaclState (the gates the queue handlers hold), so they apply to the
-next packet of every flow, open or not: NACLs are stateless. `on_nacl_change` runs before the
-operation returns (so before the CLI hears "done"): the daemon uses it to pull every offloaded
-flow back from the kernel. Prefix-list changes go to the SG state, where every referencing rule
+next packet of every flow, open or not: NACLs are stateless. Before such an operation is applied
+(so before the CLI hears "done"), LabApi pulls every offloaded flow back from the kernel (its
+recall scope RECALL_ALL); a prefix-list change pulls back the untracked ones (SG semantics).
+Prefix-list changes go to the SG state, where every referencing rule
 follows at once with SG semantics (tracked flows survive, untracked ones are re-checked).
 Refusals are AwsApiErrors raised before anything changed.
 """
@@ -28,7 +29,7 @@ from emulator.model import (
 )
 from emulator.topology.nacls import build_entry
 
-from .api import LabApi
+from .api import RECALL_ALL, RECALL_UNTRACKED, LabApi
 
 IPV4_ANY_RULE, IPV6_ANY_RULE = 32767, 32768      # how DescribeNetworkAcls shows the two `*` rules
 MUTATING = frozenset({"nacl_create_entry", "nacl_replace_entry", "nacl_delete_entry", "nacl_associate",
@@ -73,14 +74,12 @@ association_id = nacl_association_id_for
 
 
 class NaclOps:
-    def __init__(self, api: LabApi, nacls: NaclState, sgs: SecurityGroupState, topology: Topology,
-                 on_nacl_change: Callable[[], None] | None = None):
+    def __init__(self, api: LabApi, nacls: NaclState, sgs: SecurityGroupState, topology: Topology):
         self._api = api
         self._nacls = nacls
         self._sgs = sgs
         self._dual_stack = topology.vpc.dual_stack
         self._subnets = [s.name for s in topology.subnets]
-        self._on_nacl_change = on_nacl_change
         self.ops: dict[str, Callable[..., object]] = {
             "nacl_create_entry": self.op_create_entry, "nacl_replace_entry": self.op_replace_entry,
             "nacl_delete_entry": self.op_delete_entry, "nacl_associate": self.op_associate,
@@ -90,7 +89,8 @@ class NaclOps:
 
     def install(self) -> None:
         """Add the operations to the lab's API (the journal sees the mutating ones)."""
-        self._api.add_ops(self.ops, mutating=MUTATING)
+        self._api.add_ops(self.ops, mutating=MUTATING, recall={
+            **dict.fromkeys(MUTATING, RECALL_ALL), "prefix_list_modify": RECALL_UNTRACKED})
         self._api.model_parts.append(self._nacls.topology)
 
     def _entry(self, nacl: str, rule_number: int, egress: bool, fields: dict[str, object]) -> NaclEntry:
@@ -110,8 +110,6 @@ class NaclOps:
             raise AwsApiError("InvalidParameterValue", "; ".join(exc.problems)) from None
 
     def _done(self, nacl: NetworkAcl, what: str, entry: NaclEntry | None) -> dict[str, object]:
-        if self._on_nacl_change is not None:
-            self._on_nacl_change()
         self._api.changed()
         return {"nacl": nacl.id, "name": nacl.name, "done": what,
                 "entry": entry.describe() if entry is not None else None}

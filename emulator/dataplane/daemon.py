@@ -29,6 +29,7 @@ from emulator.control.server import ControlServer
 from emulator.dataplane import tables
 from emulator.dataplane.journal import Journal, JournalError, journaled
 from emulator.dataplane.kernel_conntrack import KernelConntrack
+from emulator.dataplane.kernel_offload import KernelOffload
 from emulator.dataplane.nfqueue import QueueServer, public_sources
 from emulator.engine.firewall import EniFirewall, build_firewalls
 from emulator.engine.naclstate import NaclState
@@ -43,11 +44,11 @@ log = logging.getLogger("sgemu.engine")
 
 
 def write_health(lab: str, started: float, firewalls: dict[str, EniFirewall], server: QueueServer,
-                 recovered: dict[str, int]) -> None:
+                 recovered: dict[str, int], recalled: int) -> None:
     health = {
         "pid": os.getpid(), "started": started, "updated": time.time(), "engine_errors": server.errors,
         **recovered,
-        "gso": server.gso, "offloaded_flows": server.offloaded,
+        "gso": server.gso, "offloaded_flows": server.offloaded, "recalled_flows": recalled,
         "enis": {name: {"counters": dict(fw.counters), "flows": len(fw.table)}
                  for name, fw in firewalls.items()},
     }
@@ -94,20 +95,9 @@ def serve(lab: str) -> None:
     plan = build_plan(topology)
     nacls = NaclState(topology)
     offloads = Offloads(topology, firewalls, nacls.gates) if topology.options.offload else None
-    kernel = KernelConntrack(plan.fabric.name) if offloads is not None else None
-
-    def sync_offloads(now: float) -> None:
-        if offloads is not None and kernel is not None:
-            # Offloaded traffic refreshes its entries; what expired or was recalled is released.
-            for flow in offloads.sync(kernel.current(offloads.offered()), now, live.flowlog.record_bulk):
-                kernel.release(flow)
-
-    def recall_offloads() -> None:
-        """A NACL changed: every offloaded flow meets the engine again before the change is acknowledged."""
-        if offloads is not None and offloads.recall():
-            sync_offloads(time.monotonic())
-
-    NaclOps(live, nacls, sg_state, topology, recall_offloads).install()
+    kernel = KernelOffload(offloads, KernelConntrack(plan.fabric.name), live.flowlog.record_bulk) \
+        if offloads is not None else None
+    NaclOps(live, nacls, sg_state, topology).install()
     # Every operation is installed: the journal may hold any of them.
     journal = Journal(paths.journal, paths.journal_commit)
     try:
@@ -122,23 +112,25 @@ def serve(lab: str) -> None:
     if kernel is not None:
         # Flows a dead engine had offloaded come back through the queues, where their restored
         # entries (or the rules) decide; this engine offers them again once they qualify.
-        for flow in kernel.offloaded():
-            kernel.release(flow)
+        kernel.release_all()
+        # From now on every change pulls back the offloaded flows it could alter before its answer.
+        live.set_recall(kernel.recall)
     control = ControlServer(paths.control, journaled(live, journal, time.monotonic), server.register,
                             server.unregister)
     try:
-        write_health(lab, started, firewalls, server, recovered)
+        write_health(lab, started, firewalls, server, recovered, live.recalled)
         paths.ready.write_text(f"{os.getpid()}\n")
         while not stopping:
             server.serve(HEALTH_PERIOD)
             now = time.monotonic()
             # Before expiry, so what expires anyway is released before another packet is served.
-            sync_offloads(now)
+            if kernel is not None:
+                kernel.sync(now)
             for firewall in firewalls.values():
                 firewall.expire(now)
             live.tick(now)
             tables.save(paths.tables, firewalls, now)
-            write_health(lab, started, firewalls, server, recovered)
+            write_health(lab, started, firewalls, server, recovered, live.recalled)
     finally:
         control.close()
         server.close()

@@ -28,21 +28,26 @@ from emulator.dataplane.netlink import (
     nfnl_message,
 )
 from emulator.engine.offload import KernelFlow, Wire
+from emulator.model import PROTO_ICMP, PROTO_ICMPV6
 from emulator.plan import OFFLOAD_MARK, PULLBACK_MARK
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_CTNETLINK = 1
-IPCTNL_MSG_CT_NEW, IPCTNL_MSG_CT_GET = 0, 1
+IPCTNL_MSG_CT_NEW, IPCTNL_MSG_CT_GET, IPCTNL_MSG_CT_GET_CTRZERO = 0, 1, 3
 CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_MARK = 1, 2, 8
 CTA_COUNTERS_ORIG, CTA_COUNTERS_REPLY, CTA_MARK_MASK = 9, 10, 21
 CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
 CTA_IP_V4_SRC, CTA_IP_V4_DST, CTA_IP_V6_SRC, CTA_IP_V6_DST = 1, 2, 3, 4
 CTA_PROTO_NUM, CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT = 1, 2, 3
+# ICMP echo tuples: identifier, type, code (linux/netfilter/nfnetlink_conntrack.h), per family.
+CTA_PROTO_ICMP = {PROTO_ICMP: (4, 5, 6), PROTO_ICMPV6: (7, 8, 9)}
 CTA_COUNTERS_PACKETS, CTA_COUNTERS_BYTES = 1, 2
 FAMILY_VERSION: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 6}
 VERSION_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 RECV_BUFFER = 1 << 16
 DUMP_ABOVE = 256                           # offloaded flows beyond which one dump beats lookups
+SOCKET_BUFFER = 4 << 20                    # bytes; the answers to a batch of requests must fit
+BATCH_BYTES = 16 << 10                     # requests sent in one datagram when releasing many flows
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
@@ -56,8 +61,14 @@ def tuple_attr(kind: int, flow: Wire) -> bytes:
     size, src_kind, dst_kind = (4, CTA_IP_V4_SRC, CTA_IP_V4_DST) if version == 4 else \
         (16, CTA_IP_V6_SRC, CTA_IP_V6_DST)
     ip = attr(src_kind, src.to_bytes(size, "big")) + attr(dst_kind, dst.to_bytes(size, "big"))
-    ports = attr(CTA_PROTO_NUM, bytes([proto])) + attr(CTA_PROTO_SRC_PORT, _U16.pack(sport)) + \
-        attr(CTA_PROTO_DST_PORT, _U16.pack(dport))
+    icmp = CTA_PROTO_ICMP.get(proto)
+    if icmp is not None:            # an echo flow: (identifier, type) where others carry ports
+        ident, icmp_type, icmp_code = icmp
+        ports = attr(CTA_PROTO_NUM, bytes([proto])) + attr(ident, _U16.pack(sport)) + \
+            attr(icmp_type, bytes([dport])) + attr(icmp_code, b"\0")
+    else:
+        ports = attr(CTA_PROTO_NUM, bytes([proto])) + attr(CTA_PROTO_SRC_PORT, _U16.pack(sport)) + \
+            attr(CTA_PROTO_DST_PORT, _U16.pack(dport))
     return attr(kind, attr(CTA_TUPLE_IP, ip, True) + attr(CTA_TUPLE_PROTO, ports, True), True)
 
 
@@ -79,8 +90,13 @@ def _tuple(version: int, data: bytes | None) -> Wire | None:
     def port(kind: int) -> int:
         return int(_U16.unpack(proto[kind][:2])[0]) if kind in proto else 0
 
-    return (version, proto[CTA_PROTO_NUM][0], int.from_bytes(ip[src_kind], "big"), port(CTA_PROTO_SRC_PORT),
-            int.from_bytes(ip[dst_kind], "big"), port(CTA_PROTO_DST_PORT))
+    number = proto[CTA_PROTO_NUM][0]
+    icmp = CTA_PROTO_ICMP.get(number)
+    if icmp is not None:
+        sport, dport = port(icmp[0]), proto[icmp[1]][0] if icmp[1] in proto else 0
+    else:
+        sport, dport = port(CTA_PROTO_SRC_PORT), port(CTA_PROTO_DST_PORT)
+    return (version, number, int.from_bytes(ip[src_kind], "big"), sport, int.from_bytes(ip[dst_kind], "big"), dport)
 
 
 def _counters(data: bytes | None) -> tuple[int, int]:
@@ -113,6 +129,7 @@ class KernelConntrack:
             self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         finally:
             pyroute2_netns.popns()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
         self._sock.bind((0, 0))
         self._seq = 0
 
@@ -171,20 +188,43 @@ class KernelConntrack:
                 if flow is not None and flow.mark & OFFLOAD_MARK:
                     flows.append(flow)
 
-    def release(self, flow: KernelFlow) -> None:
-        """Clear the offload (and closing) bits: the flow's next packet goes through the queues
-        again. A connection that vanished meanwhile needs nothing."""
-        payload = tuple_attr(CTA_TUPLE_ORIG, flow.orig) + \
-            attr(CTA_MARK, _U32.pack(flow.mark & ~(OFFLOAD_MARK | PULLBACK_MARK)))
-        seq = self._send(IPCTNL_MSG_CT_NEW, NLM_F_REQUEST | NLM_F_ACK, VERSION_FAMILY[flow.orig[0]], payload)
-        while True:
+    def release(self, flows: list[KernelFlow], zero: bool = False) -> None:
+        """Clear the offload (and closing) bits: the flows' next packets go through the queues
+        again. `zero`: reset their counters first, for flows whose engine entries are gone (a
+        later entry then counts in step with the kernel again). Requests go many to a datagram;
+        a connection that vanished meanwhile needs nothing."""
+        requests = []
+        for flow in flows:
+            family, orig = VERSION_FAMILY[flow.orig[0]], tuple_attr(CTA_TUPLE_ORIG, flow.orig)
+            if zero:
+                requests.append((IPCTNL_MSG_CT_GET_CTRZERO, family, orig))
+            requests.append((IPCTNL_MSG_CT_NEW, family,
+                             orig + attr(CTA_MARK, _U32.pack(flow.mark & ~(OFFLOAD_MARK | PULLBACK_MARK)))))
+        batch: list[bytes] = []
+        size = 0
+        for kind, family, payload in requests:
+            self._seq += 1
+            batch.append(message(kind, NLM_F_REQUEST | NLM_F_ACK, family, payload, self._seq))
+            size += len(batch[-1])
+            if size >= BATCH_BYTES:
+                self._send_batch(batch)
+                batch, size = [], 0
+        if batch:
+            self._send_batch(batch)
+
+    def _send_batch(self, batch: list[bytes]) -> None:
+        """Send requests in one datagram and wait for every one's acknowledgement."""
+        first = self._seq - len(batch) + 1
+        self._sock.send(b"".join(batch))
+        waiting = set(range(first, self._seq + 1))
+        while waiting:
             data = self._sock.recv(RECV_BUFFER)
             for kind, got, start, _end in messages(data):
-                if got == seq and kind == NLMSG_ERROR:
+                if got in waiting and kind == NLMSG_ERROR:
+                    waiting.discard(got)
                     code = -error_code(data, start)
                     if code not in (0, errno.ENOENT):
                         raise OSError(code, f"conntrack update: {errno.errorcode.get(code, code)}")
-                    return
 
     def close(self) -> None:
         self._sock.close()

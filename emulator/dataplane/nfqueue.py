@@ -174,9 +174,10 @@ class QueueServer:
                     return
                 mark = DECIDED_MARK
             # Offload decisions ride on packets leaving an instance: the mark is copied to the
-            # connection by mangle FORWARD, which only those packets cross next.
-            if offloads is not None and verdict.tracked and packet.proto == PROTO_TCP:
-                if packet.tcp_flags & _SYN_FIN_RST == 0:
+            # connection by mangle FORWARD, which only those packets cross next. A verdict
+            # without `tracked` belongs to no flow (ICMP errors, fragments, infrastructure).
+            if offloads is not None and verdict.tracked is not None:
+                if packet.proto != PROTO_TCP or packet.tcp_flags & _SYN_FIN_RST == 0:
                     if offloads.offer(firewall, packet, now):
                         mark |= OFFLOAD_MARK
                 elif offloads.pull_back(packet):

@@ -252,3 +252,24 @@ def advance(entry: ConntrackEntry, flags: int, length: int, is_egress: bool, fro
         if entry.turns >= UDP_STREAM_AFTER:
             entry.state = UDP_STREAM
     entry.expires = now + timeouts[entry.state]
+
+
+def advance_bulk(entry: ConntrackEntry, egress: tuple[int, int], ingress: tuple[int, int], now: float,
+                 timeouts: dict[str, int]) -> None:
+    """Count traffic the kernel passed for an offloaded flow, as (packets, bytes) per direction,
+    in an unknown order. It holds no SYN/FIN/RST (the fast path never carries them), so a TCP
+    state stays; a UDP flow takes the fewest direction changes the counts allow. Nothing
+    counted: nothing changes (the idle deadline keeps running)."""
+    if not egress[0] and not ingress[0]:
+        return
+    entry.packets_egress += egress[0]
+    entry.bytes_egress += egress[1]
+    entry.packets_ingress += ingress[0]
+    entry.bytes_ingress += ingress[1]
+    entry.last_seen = now
+    if entry.proto == PROTO_UDP and (ingress if entry.last_egress else egress)[0]:
+        entry.last_egress = not entry.last_egress
+        entry.turns += 1
+        if entry.turns >= UDP_STREAM_AFTER:
+            entry.state = UDP_STREAM
+    entry.expires = now + timeouts[entry.state]

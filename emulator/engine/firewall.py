@@ -25,6 +25,7 @@ from .conntrack import (
     ConntrackEntry,
     ConntrackTable,
     advance,
+    advance_bulk,
     flow_key,
     initial_state,
     reopens,
@@ -117,6 +118,16 @@ class EniFirewall:
 
     def expire(self, now: float) -> int:
         return self.table.expire(now)
+
+    def account(self, key: tuple[int, int, int, int, int, int], out_packets: int, out_bytes: int,
+                in_packets: int, in_bytes: int, now: float) -> bool:
+        """Traffic of an offloaded flow that the kernel passed; False when its entry is gone or
+        expired (the flow must come back to the engine)."""
+        entry = self.table.get(key, now)
+        if entry is None:
+            return False
+        advance_bulk(entry, (out_packets, out_bytes), (in_packets, in_bytes), now, self._timeouts)
+        return True
 
     def malformed(self) -> Verdict:
         """Count and drop a packet that packet.parse rejected."""

@@ -2,42 +2,49 @@
 engine keeps knowing them (sans-IO: the lab feeds kernel conntrack counters in, and releases
 what this returns).
 
-A flow is offloaded when it is TRACKED TCP and ESTABLISHED on every ENI it crosses (both ENIs
-between two instances, the instance's one for the internet). Tracked flows survive rule
-changes (AWS), so letting the kernel pass their later packets is exact; untracked flows are
-never offloaded, they must die the moment a revoke cuts them. A flow is offered only once it
-has carried OFFER_AFTER packets: a connection that opens and closes at once gains nothing from
-the kernel and would cost two ctnetlink calls. SYN/FIN/RST always come back to the engine
-(the bypass rule excludes them), so its state machine sees every open and close; a FIN or RST
-pulls the flow back for good (its last counters are read, then it is released). Idle timeouts
-stay the engine's: kernel counters refresh the entries, and an entry that expires anyway is
-released so the flow's next packet meets the engine again.
+Offloaded, once they have carried OFFER_AFTER packets and every ENI they cross (both ENIs
+between two instances, the instance's one for the internet) holds their entry:
+- TCP flows ESTABLISHED on every ENI; SYN/FIN/RST still come back to the engine (the bypass
+  rule excludes them), so its state machine sees every open and close, and a FIN or RST pulls
+  the flow back for good (its last counters are read, then it is released);
+- UDP flows, and ICMP echo flows (echo request and reply only: ICMP errors never take the
+  fast path, the kernel would see them as RELATED to the flow).
+Tracked flows survive rule changes (AWS), so letting the kernel pass their packets is exact.
+Untracked flows are offloaded too: their packets are allowed by the rules as they are, and
+every change that could cut them (an SG rule, a membership, a NACL) pulls them back before it
+is acknowledged (`recall`), so the next packet after a revoke meets the engine again.
+Idle timeouts stay the engine's: kernel counters refresh the entries, and an entry that
+expires anyway is released so the flow's next packet meets the engine again.
 
 NACLs are stateless, so offload must never let a packet skip one: a flow is offered only when
 the NACLs it crosses allow both of its directions now (a flow's NACL verdicts are fixed while the
 NACLs are, since every packet of one direction has the same addresses, protocol and destination
-port), and every NACL change recalls all offloaded flows before it is acknowledged (`recall`,
-then the lab releases them), so the next packet of each meets the engine and the new rules.
+port), and every NACL change recalls all offloaded flows before it is acknowledged (`recall`
+with `every`), so the next packet of each meets the engine and the new rules.
 
 The offer is made on a packet leaving an instance (PREROUTING, before any NAT): its tuple is
-the kernel's original or reply tuple, which is how kernel flows are matched back.
+the kernel's original or reply tuple, which is how kernel flows are matched back. ICMP echo
+tuples carry (identifier, type) where TCP/UDP carry ports, as ctnetlink does.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from emulator.model import PROTO_TCP, Topology
+from emulator.model import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, Topology
 
-from .conntrack import ESTABLISHED, ConntrackEntry, flow_key
+from .conntrack import ESTABLISHED, flow_key
 from .firewall import EniFirewall
 from .nacl import OPEN_GATE, SubnetGate
 from .packet import TCP_ACK, Packet
 
 OFFER_AFTER = 10                               # packets a flow carries (both ways) before it is offered
-Wire = tuple[int, int, int, int, int, int]     # version, proto, src, sport, dst, dport
+Wire = tuple[int, int, int, int, int, int]     # version, proto, src, sport|echo id, dst, dport|echo type
 # (ENI, flow as its packets crossed it, egress?, packets, bytes, now): traffic the kernel passed.
 Traffic = Callable[[str, Wire, bool, int, int, float], None]
+# Echo request <-> reply, per protocol: the only ICMP messages that are offloaded.
+ECHO_PAIRS: dict[tuple[int, int], int] = {(PROTO_ICMP, 8): 0, (PROTO_ICMP, 0): 8,
+                                          (PROTO_ICMPV6, 128): 129, (PROTO_ICMPV6, 129): 128}
 
 
 @dataclass(frozen=True)
@@ -54,12 +61,38 @@ class KernelFlow:
 
 
 def wire(packet: Packet) -> Wire:
-    return (packet.version, packet.proto, packet.src, packet.sport, packet.dst, packet.dport)
+    proto = packet.proto
+    if proto == PROTO_ICMP or proto == PROTO_ICMPV6:
+        return (packet.version, proto, packet.src, packet.icmp_id, packet.dst, packet.icmp_type)
+    return (packet.version, proto, packet.src, packet.sport, packet.dst, packet.dport)
 
 
 def reverse(flow: Wire) -> Wire:
     version, proto, src, sport, dst, dport = flow
+    if proto == PROTO_ICMP or proto == PROTO_ICMPV6:
+        return (version, proto, dst, sport, src, ECHO_PAIRS.get((proto, dport), dport))
     return (version, proto, dst, dport, src, sport)
+
+
+def logged(flow: Wire) -> Wire:
+    """The flow as the flow log keys it: ICMP has no ports there."""
+    if flow[1] == PROTO_ICMP or flow[1] == PROTO_ICMPV6:
+        return (flow[0], flow[1], flow[2], 0, flow[4], 0)
+    return flow
+
+
+def _answer(packet: Packet) -> Packet:
+    """A packet the other way on the same flow (an echo reply answers an echo request)."""
+    if (packet.proto, packet.icmp_type) in ECHO_PAIRS:
+        return Packet(packet.version, packet.dst, packet.src, packet.proto, icmp_type=ECHO_PAIRS[
+            (packet.proto, packet.icmp_type)], icmp_code=0, icmp_id=packet.icmp_id)
+    return Packet(packet.version, packet.dst, packet.src, packet.proto, packet.dport, packet.sport, tcp_flags=TCP_ACK)
+
+
+def offloadable(packet: Packet) -> bool:
+    """The protocols (and ICMP messages) the kernel fast path may carry."""
+    proto = packet.proto
+    return proto == PROTO_TCP or proto == PROTO_UDP or (proto, packet.icmp_type) in ECHO_PAIRS
 
 
 class OffloadedFlow:
@@ -67,12 +100,13 @@ class OffloadedFlow:
     engine has counted so far along the offering packet's direction and back, as
     [packets, bytes, packets back, bytes back]; kernel counters beyond it are new traffic."""
 
-    __slots__ = ("closing", "legs", "seen", "wire")
+    __slots__ = ("closing", "legs", "seen", "tracked", "wire")
 
-    def __init__(self, flow: Wire, legs: list[tuple[EniFirewall, tuple]], first: ConntrackEntry):
+    def __init__(self, flow: Wire, legs: list[tuple[EniFirewall, tuple]], seen: list[int], tracked: bool):
         self.wire = flow
         self.legs = legs
-        self.seen = [first.packets_egress, first.bytes_egress, first.packets_ingress, first.bytes_ingress]
+        self.seen = seen
+        self.tracked = tracked      # False when any ENI re-checks it against the rules (untracked there)
         self.closing = False        # pulled back: released once its last counters are read
 
 
@@ -87,6 +121,7 @@ class Offloads:
         # Hairpin (to another instance's public IP) crosses NAT between the two ENIs: not offloaded.
         self._public = frozenset(int(i.public_ip) for i in topology.instances if i.public_ip is not None)
         self.flows: dict[Wire, OffloadedFlow] = {}
+        self.recalled = 0           # flows pulled back by changes so far
 
     def __len__(self) -> int:
         return len(self.flows)
@@ -96,13 +131,13 @@ class Offloads:
         return list(self.flows)
 
     def offer(self, firewall: EniFirewall, packet: Packet, now: float) -> bool:
-        """For an accepted tracked TCP packet without SYN/FIN/RST leaving `firewall`'s instance:
+        """For an accepted packet of a flow (no TCP SYN/FIN/RST) leaving `firewall`'s instance:
         True when its flow may take the kernel fast path (then it is recorded as offloaded)."""
         flow = wire(packet)
         known = self.flows.get(flow) or self.flows.get(reverse(flow))
         if known is not None:
             return not known.closing
-        if packet.proto != PROTO_TCP:
+        if not offloadable(packet):
             return False
         legs = [(firewall, flow_key(packet, True))]
         peer = self._enis.get((packet.version, packet.dst))
@@ -111,14 +146,18 @@ class Offloads:
         elif packet.version == 4 and packet.dst in self._public:
             return False
         entries = [fw.table.get(key, now) for fw, key in legs]
-        if not all(e is not None and e.tracked and e.state == ESTABLISHED for e in entries):
-            return False
+        tcp = packet.proto == PROTO_TCP
+        for entry in entries:
+            if entry is None or (tcp and entry.state != ESTABLISHED):
+                return False
         first = entries[0]
         if first.packets_egress + first.packets_ingress < OFFER_AFTER:     # type: ignore[union-attr]
             return False
         if not self._nacls_allow(firewall, peer, packet):
             return False
-        self.flows[flow] = OffloadedFlow(flow, legs, entries[0])   # type: ignore[arg-type]
+        seen = [first.packets_egress, first.bytes_egress, first.packets_ingress,     # type: ignore[union-attr]
+                first.bytes_ingress]                                                  # type: ignore[union-attr]
+        self.flows[flow] = OffloadedFlow(flow, legs, seen, all(e.tracked for e in entries))  # type: ignore[union-attr]
         return True
 
     def _nacls_allow(self, firewall: EniFirewall, peer: EniFirewall | None, packet: Packet) -> bool:
@@ -127,19 +166,11 @@ class Offloads:
         other = None if peer is None else self._gates.get(peer.instance.subnet, OPEN_GATE)
         if other is own:
             return True                                # one subnet: no NACL on the way
-        back = Packet(packet.version, packet.dst, packet.src, packet.proto, packet.dport, packet.sport,
-                      tcp_flags=TCP_ACK)
+        back = _answer(packet)
         checks = [(own, packet, True), (own, back, False)]
         if other is not None:
             checks += [(other, packet, False), (other, back, True)]
         return all(gate.check(p, outbound).accepted for gate, p, outbound in checks)
-
-    def recall(self) -> int:
-        """A NACL changed: every offloaded flow comes back to the engine (the lab then releases
-        them all at once with `sync`, before the change is acknowledged). Returns how many."""
-        for flow in self.flows.values():
-            flow.closing = True
-        return len(self.flows)
 
     def pull_back(self, packet: Packet) -> bool:
         """A SYN, FIN or RST: the flow comes back to the engine for good. True when it was
@@ -150,6 +181,19 @@ class Offloads:
             return False
         known.closing = True
         return True
+
+    def recall(self, kernel: Iterable[KernelFlow], which: Callable[[OffloadedFlow], bool]) -> list[KernelFlow]:
+        """Before a change that could alter the verdict on `which` flows is acknowledged: the
+        kernel flows to release now (their counters were just synced), forgotten here. Their
+        engine entries live on; their next packets meet the engine, which offers them again."""
+        release: list[KernelFlow] = []
+        for k in kernel:
+            flow = self.flows.get(k.orig) or self.flows.get(k.reply)
+            if flow is not None and which(flow):
+                del self.flows[flow.wire]
+                release.append(k)
+        self.recalled += len(release)
+        return release
 
     def sync(self, kernel: Iterable[KernelFlow], now: float, traffic: Traffic | None = None) -> list[KernelFlow]:
         """Refresh the engine's entries from the kernel's counters (and tell `traffic`, e.g. the
@@ -182,26 +226,25 @@ class Offloads:
         """Add the new traffic to every leg; False when a leg's entry is gone or expired."""
         delta = [max(0, c - s) for c, s in zip(counts, flow.seen)]
         flow.seen = [max(c, s) for c, s in zip(counts, flow.seen)]
-        active = delta[0] or delta[2]
         for n, (firewall, key) in enumerate(flow.legs):
-            entry = firewall.table.get(key, now)
-            if entry is None:
-                return False
-            if not active:
-                continue
             # The first leg saw the offering packet as egress, the peer as ingress.
             out_p, out_b, in_p, in_b = delta if n == 0 else (delta[2], delta[3], delta[0], delta[1])
-            entry.packets_egress += out_p
-            entry.bytes_egress += out_b
-            entry.packets_ingress += in_p
-            entry.bytes_ingress += in_b
-            # Same idle timeout as the entry's last packet set (expires - last_seen).
-            entry.expires = now + (entry.expires - entry.last_seen)
-            entry.last_seen = now
+            if not firewall.account(key, out_p, out_b, in_p, in_b, now):
+                return False
             if traffic is not None:
                 eni = firewall.instance.name
                 if delta[0]:
-                    traffic(eni, flow.wire, n == 0, delta[0], delta[1], now)
+                    traffic(eni, logged(flow.wire), n == 0, delta[0], delta[1], now)
                 if delta[2]:
-                    traffic(eni, reverse(flow.wire), n != 0, delta[2], delta[3], now)
+                    traffic(eni, logged(reverse(flow.wire)), n != 0, delta[2], delta[3], now)
         return True
+
+
+def untracked(flow: OffloadedFlow) -> bool:
+    """Recall scope of an SG change: only untracked flows are re-checked against the rules."""
+    return not flow.tracked
+
+
+def every(flow: OffloadedFlow) -> bool:
+    """Recall scope of a stateless check (a NACL): every packet is evaluated again."""
+    return True
