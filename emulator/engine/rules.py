@@ -1,7 +1,8 @@
 """The union of an ENI's SG rules, compiled for the hot path.
 
 Each rule becomes int tuples (network, mask, a_lo, a_hi, b_lo, b_hi, members, hit) in lists
-per (direction, address family, protocol). (a, b) is (destination port, 0) for TCP/UDP,
+per (direction, address family, protocol); TCP/UDP lists are also indexed by destination port,
+so a packet meets only the rules that open its port. (a, b) is (destination port, 0) for TCP/UDP,
 (type, code) for ICMP, (0, 0) otherwise; ranges are inclusive. An SG-reference rule carries
 the member addresses of that family instead of a network; a prefix-list rule becomes one tuple per
 entry of that family (all sharing the rule's hit). Lists put /0 rules first, so the
@@ -66,6 +67,8 @@ class CompiledRules:
                  prefix_lists: PrefixLookup = _no_prefix_lists):
         # [is_egress][version] -> (by protocol, protocol -1 rules only)
         self._lists: tuple[dict[int, tuple[dict[int, list[RuleTuple]], list[RuleTuple]]], ...] = ({}, {})
+        # [is_egress][version] -> TCP/UDP -> (rules per destination port, rules for other ports)
+        self._ports: tuple[dict[int, dict[int, PortIndex]], ...] = ({}, {})
         # [is_egress][version] -> protocols (TCP/UDP) that a /0 rule opens on all ports
         self._all_open: tuple[dict[int, frozenset[int]], ...] = ({}, {})
         groups = tuple(groups)
@@ -82,6 +85,8 @@ class CompiledRules:
                         by_proto[protocol] = [e for e in entries
                                               if e[7].rule.protocol in (protocol, PROTO_ALL)]
                 self._lists[is_egress][version] = (by_proto, wildcard)
+                self._ports[is_egress][version] = {proto: _port_index(rules) for proto, rules in by_proto.items()
+                                                   if proto in PORTED_PROTOCOLS}
                 self._all_open[is_egress][version] = frozenset(
                     p for p in PORTED_PROTOCOLS
                     if any(e[7].open and e[7].rule.protocol in (p, PROTO_ALL) and _is_all_ports(e[7].rule)
@@ -89,18 +94,22 @@ class CompiledRules:
 
     def match(self, packet: Packet, is_egress: bool) -> RuleHit | None:
         """The rule allowing `packet` in that direction (a /0 one if any), or None."""
-        by_proto, wildcard = self._lists[is_egress][packet.version]
-        rules = by_proto.get(packet.proto, wildcard)
-        if not rules:
-            return None
-        remote = packet.dst if is_egress else packet.src
         proto = packet.proto
         if proto in PORTED_PROTOCOLS:
             a, b = packet.dport, 0
-        elif proto in ICMP_PROTOCOLS:
-            a, b = packet.icmp_type & 0xFFFF, packet.icmp_code & 0xFFFF
+            index = self._ports[is_egress][packet.version].get(proto)
+            # Only the rules that open this port (no rule of the protocol: the protocol -1 ones).
+            rules = self._lists[is_egress][packet.version][1] if index is None else index[0].get(a, index[1])
         else:
-            a = b = 0
+            by_proto, wildcard = self._lists[is_egress][packet.version]
+            rules = by_proto.get(proto, wildcard)
+            if proto in ICMP_PROTOCOLS:
+                a, b = packet.icmp_type & 0xFFFF, packet.icmp_code & 0xFFFF
+            else:
+                a = b = 0
+        if not rules:
+            return None
+        remote = packet.dst if is_egress else packet.src
         for net, mask, a_lo, a_hi, b_lo, b_hi, members, hit in rules:
             if a_lo <= a <= a_hi and b_lo <= b <= b_hi and (
                     remote & mask == net if members is None else remote in members):
@@ -120,6 +129,31 @@ class CompiledRules:
     def all_open(self, is_egress: bool, version: int, proto: int) -> bool:
         """Whether a /0 rule of that family allows every port of `proto` in that direction."""
         return proto in self._all_open[is_egress][version]
+
+
+# A rule opening at most this many ports is indexed under each of them; wider ones are scanned.
+NARROW_PORTS = 64
+# (destination port -> the rules that may match it, in list order; rules for any other port)
+PortIndex = tuple[dict[int, list[RuleTuple]], list[RuleTuple]]
+
+
+def _port_index(rules: list[RuleTuple]) -> PortIndex:
+    """So a packet meets only the rules that open its port (1000 one-port rules: one, not 1000),
+    keeping the list's order (/0 first) among them, which keeps the first match the same."""
+    by_port: dict[int, list[RuleTuple]] = {
+        port: [] for r in rules if r[3] - r[2] < NARROW_PORTS for port in range(r[2], r[3] + 1)}
+    wide: list[RuleTuple] = []
+    for rule in rules:
+        low, high = rule[2], rule[3]
+        if high - low < NARROW_PORTS:
+            for port in range(low, high + 1):
+                by_port[port].append(rule)
+        else:
+            wide.append(rule)
+            for port, bucket in by_port.items():
+                if low <= port <= high:
+                    bucket.append(rule)
+    return by_port, wide
 
 
 def _compile(rule: Rule, sg_id: str, version: int, members: MemberLookup,
