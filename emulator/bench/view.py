@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from emulator.bench.run import BenchLab
+from emulator.bench.labs import BenchLab
 from emulator.bench.topologies import pair_topology
 from emulator.control.api import LabApi
 from emulator.engine.firewall import build_firewalls

@@ -17,6 +17,7 @@ from pyroute2 import netns as pyroute2_netns
 from emulator.dataplane.netlink import (
     NFGEN,
     NLM_F_ACK,
+    NLM_F_CREATE,
     NLM_F_DUMP,
     NLM_F_REQUEST,
     NLMSG_DONE,
@@ -34,7 +35,7 @@ from emulator.plan import OFFLOAD_MARK, PULLBACK_MARK
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_CTNETLINK = 1
 IPCTNL_MSG_CT_NEW, IPCTNL_MSG_CT_GET, IPCTNL_MSG_CT_GET_CTRZERO = 0, 1, 3
-CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_MARK = 1, 2, 8
+CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_TIMEOUT, CTA_MARK = 1, 2, 7, 8
 CTA_COUNTERS_ORIG, CTA_COUNTERS_REPLY, CTA_MARK_MASK = 9, 10, 21
 CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
 CTA_IP_V4_SRC, CTA_IP_V4_DST, CTA_IP_V6_SRC, CTA_IP_V6_DST = 1, 2, 3, 4
@@ -193,18 +194,30 @@ class KernelConntrack:
         again. `zero`: reset their counters first, for flows whose engine entries are gone (a
         later entry then counts in step with the kernel again). Requests go many to a datagram;
         a connection that vanished meanwhile needs nothing."""
-        requests = []
+        requests: list[tuple[int, int, bytes]] = []
         for flow in flows:
             family, orig = VERSION_FAMILY[flow.orig[0]], tuple_attr(CTA_TUPLE_ORIG, flow.orig)
             if zero:
                 requests.append((IPCTNL_MSG_CT_GET_CTRZERO, family, orig))
             requests.append((IPCTNL_MSG_CT_NEW, family,
                              orig + attr(CTA_MARK, _U32.pack(flow.mark & ~(OFFLOAD_MARK | PULLBACK_MARK)))))
+        self._batch(requests)
+
+    def insert(self, flows: list[KernelFlow], timeout: int) -> None:
+        """Create connections with these tuples and marks (the benchmark's offloaded flows
+        without their traffic); `timeout` in seconds."""
+        self._batch([(IPCTNL_MSG_CT_NEW, VERSION_FAMILY[f.orig[0]],
+                      tuple_attr(CTA_TUPLE_ORIG, f.orig) + tuple_attr(CTA_TUPLE_REPLY, f.reply) +
+                      attr(CTA_TIMEOUT, _U32.pack(timeout)) + attr(CTA_MARK, _U32.pack(f.mark))) for f in flows],
+                    NLM_F_CREATE)
+
+    def _batch(self, requests: list[tuple[int, int, bytes]], flags: int = 0) -> None:
+        """Requests (kind, family, attributes), many to a datagram, each acknowledged."""
         batch: list[bytes] = []
         size = 0
         for kind, family, payload in requests:
             self._seq += 1
-            batch.append(message(kind, NLM_F_REQUEST | NLM_F_ACK, family, payload, self._seq))
+            batch.append(message(kind, NLM_F_REQUEST | NLM_F_ACK | flags, family, payload, self._seq))
             size += len(batch[-1])
             if size >= BATCH_BYTES:
                 self._send_batch(batch)

@@ -32,11 +32,12 @@ class KernelOffload:
     def recall(self, scope: str, now: float) -> int:
         """Pull back every offloaded flow in `scope` (RECALL_UNTRACKED or RECALL_ALL); returns
         how many. Their engine entries live on, with the kernel's last counts."""
-        if not self.offloads.flows:
-            return 0
+        which = SCOPES[scope]
+        if not any(which(flow) for flow in self.offloads.flows.values()):
+            return 0            # nothing the change could alter is in the kernel: no round trip
         current = self._kernel.current(self.offloads.offered())
         self._kernel.release(self.offloads.sync(current, now, self._traffic), zero=True)
-        recalled = self.offloads.recall(current, SCOPES[scope])
+        recalled = self.offloads.recall(current, which)
         self._kernel.release(recalled)
         return len(recalled)
 

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Iterator
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_CREATE = 0x1, 0x4, 0x300, 0x400
 NLA_F_NESTED = 0x8000
 NLA_TYPE_MASK = 0x3FFF                     # without the nested / byte-order flags
 

@@ -1,10 +1,12 @@
-"""Load generators the benchmark runs inside lab namespaces (standard library only).
+"""The round-trip probe the benchmark runs inside lab namespaces (standard library only). Rates
+(packets/s, connections/s) are measured with native tools (iperf3, ab against busybox httpd),
+so the baseline is the kernel's, not Python's; a round trip is a latency, and the same probe in
+every mode cancels its own cost out of the difference.
 
-    python -m emulator.guest.loadgen serve PORT     # PORT: echo until EOF; PORT+1: close at once
-    python -m emulator.guest.loadgen connect HOST PORT SECONDS   # PORT: one that closes at once
+    python -m emulator.guest.loadgen serve PORT     # echo until EOF
     python -m emulator.guest.loadgen pingpong HOST PORT COUNT
 
-Each client prints one JSON line. `serve` prints "ready" once it listens.
+`pingpong` prints one JSON line. `serve` prints "ready" once it listens.
 """
 from __future__ import annotations
 
@@ -20,23 +22,14 @@ WARMUP_ROUND_TRIPS = 200      # the first exchanges also carry the flow to the k
 
 
 def serve(port: int) -> None:
-    """Echo on `port`; on `port + 1` close every connection at once, as an HTTP/1.0 server
-    would: the server then holds TIME_WAIT, and the client's ports never run out."""
+    """Echo on `port`, each connection until EOF."""
     echo = socket.create_server(("0.0.0.0", port), backlog=4096)
-    closing = socket.create_server(("0.0.0.0", port + 1), backlog=4096)
+    echo.setblocking(False)
     selector = selectors.DefaultSelector()
-    for listener in (echo, closing):
-        listener.setblocking(False)
-        selector.register(listener, selectors.EVENT_READ)
+    selector.register(echo, selectors.EVENT_READ)
     print("ready", flush=True)
     while True:
         for key, _ in selector.select():
-            if key.fileobj is closing:
-                try:
-                    closing.accept()[0].close()
-                except BlockingIOError:
-                    pass
-                continue
             if key.fileobj is echo:
                 try:
                     conn, _ = echo.accept()
@@ -60,23 +53,6 @@ def serve(port: int) -> None:
                 conn.close()
 
 
-def connect(host: str, port: int, seconds: float) -> dict:
-    """New connections per second, as fast as one client goes: connect, wait for the server's
-    close, close."""
-    done = failed = 0
-    deadline = time.monotonic() + seconds
-    started = time.monotonic()
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=2) as sock:
-                sock.recv(1)
-                done += 1
-        except OSError:
-            failed += 1
-    elapsed = time.monotonic() - started
-    return {"connections": done, "failed": failed, "seconds": elapsed, "per_second": done / elapsed}
-
-
 def pingpong(host: str, port: int, count: int) -> dict:
     """Round-trip time of one byte on one established TCP connection."""
     with socket.create_connection((host, port), timeout=5) as sock:
@@ -97,9 +73,7 @@ def main(argv: list[str]) -> int:
     if verb == "serve":
         serve(int(args[0]))
         return 0
-    if verb == "connect":
-        result = connect(args[0], int(args[1]), float(args[2]))
-    elif verb == "pingpong":
+    if verb == "pingpong":
         result = pingpong(args[0], int(args[1]), int(args[2]))
     else:
         print(__doc__, file=sys.stderr)

@@ -17,7 +17,7 @@ TOOLS = (("ip", "iproute2", True), ("sysctl", "procps", True), ("iptables-restor
          ("unshare", "util-linux", True), ("curl", "curl", False), ("nc", "netcat-openbsd", False),
          ("ping", "iputils-ping", False), ("ssh", "openssh-client", False), ("ssh-keygen", "openssh-client", False),
          ("/usr/sbin/sshd", "openssh-server", False), ("tcpdump", "tcpdump", False), ("iperf3", "iperf3", False),
-         ("dot", "graphviz", False))
+         ("dot", "graphviz", False), ("ab", "apache2-utils", False), ("busybox", "busybox", False))
 
 
 @dataclass(frozen=True)

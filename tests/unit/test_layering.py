@@ -21,8 +21,8 @@ RANKS = {
     "emulator.render": 4, "emulator.render.text": 4, "emulator.render.live": 4,
     "emulator.lab": 5, "emulator.guest": 5, "emulator.control.server": 5, "emulator.control.client": 5,
     "emulator.render.graphviz": 5,
-    "emulator.dataplane": 6, "emulator.testing": 6, "emulator.bench": 6, "emulator.web": 6,
-    "emulator.cli": 7, "emulator.pytest_plugin": 7,
+    "emulator.dataplane": 6, "emulator.testing": 6, "emulator.web": 6,
+    "emulator.cli": 7, "emulator.pytest_plugin": 7, "emulator.bench": 7,
 }
 IO_RANK = 5
 IO_MODULES = {"subprocess", "socket", "select", "selectors", "signal", "threading", "concurrent", "multiprocessing",

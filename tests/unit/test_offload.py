@@ -299,6 +299,7 @@ def test_bench_labs_are_valid_and_their_pair_flows_tracked() -> None:
 def test_bench_targets() -> None:
     assert bench.met("throughput_ratio_offload", 0.95) and not bench.met("throughput_ratio_offload", 0.5)
     assert bench.met("rtt_added_us_offload", 12) and not bench.met("rtt_added_us_offload", 25)
+    assert bench.met("verdict_cost_ratio_rules", 1.2) and not bench.met("engine_vs_binding_ratio", 0.7)
 
 
 def test_offloaded_traffic_is_told_per_eni_and_direction(engine) -> None:
