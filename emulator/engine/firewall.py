@@ -21,6 +21,7 @@ from emulator.model import (
 
 from .conntrack import (
     OTHER,
+    REOPENING_STATES,
     STATE_TIMEOUTS,
     ConntrackEntry,
     ConntrackTable,
@@ -79,6 +80,7 @@ _DROP_FRAGMENT = Verdict(DROP, FRAGMENT)
 _DROP_MALFORMED = Verdict(DROP, MALFORMED)
 _DROP_SOURCE_DEST = Verdict(DROP, ENI_SOURCE_DEST_CHECK_RESTRICTION)
 
+_EGRESS = Direction.EGRESS
 
 
 class EniFirewall:
@@ -145,29 +147,28 @@ class EniFirewall:
         version = packet.version
         if version != 4 and version != 6:
             return self.malformed()
-        rules = self.rules
-        is_egress = direction is Direction.EGRESS
+        is_egress = direction is _EGRESS
         proto = packet.proto
         if is_infrastructure(packet, proto, self._dns):
             return self._count(_ACCEPT_INFRASTRUCTURE)
         if (packet.src if is_egress else packet.dst) not in self._own[version]:
             return self._count(_DROP_SOURCE_DEST)
         if packet.fragment_offset:
-            return self._count(self._fragment(packet, rules, is_egress))
+            return self._count(self._fragment(packet, self.rules, is_egress))
         if (proto == PROTO_ICMP and packet.icmp_type in ICMP_ERROR_TYPES) or (
                 proto == PROTO_ICMPV6 and packet.icmp_type in ICMPV6_ERROR_TYPES):
-            return self._count(self._icmp_error(packet, rules, is_egress, now))
+            return self._count(self._icmp_error(packet, self.rules, is_egress, now))
         key = flow_key(packet, is_egress)
         entry = self.table.get(key, now)
         if entry is not None:
-            if reopens(entry, packet.tcp_flags):
+            if entry.state in REOPENING_STATES and reopens(entry, packet.tcp_flags):
                 self.table.remove(entry)       # a new connection reusing the ports
             else:
-                return self._count(self._existing(entry, packet, rules, direction, is_egress, now))
-        return self._count(self._new_flow(key, packet, rules, direction, is_egress, now))
+                return self._count(self._existing(entry, packet, direction, is_egress, now))
+        return self._count(self._new_flow(key, packet, self.rules, direction, is_egress, now))
 
-    def _existing(self, entry: ConntrackEntry, packet: Packet, rules: CompiledRules,
-                  direction: Direction, is_egress: bool, now: float) -> Verdict:
+    def _existing(self, entry: ConntrackEntry, packet: Packet, direction: Direction, is_egress: bool,
+                  now: float) -> Verdict:
         from_initiator = entry.initiator is direction
         if entry.tracked:
             if from_initiator:
@@ -176,7 +177,7 @@ class EniFirewall:
                 verdict = _ACCEPT_OTHER_WINDOW if entry.state == OTHER else _ACCEPT_TRACKED_RESPONSE
         else:
             # Untracked: only the current rules of this packet's direction let it through.
-            hit = rules.match(packet, is_egress)
+            hit = self.rules.match(packet, is_egress)
             if hit is None:
                 return _DROP_REVOKED
             verdict = hit.accept_untracked

@@ -22,6 +22,8 @@ _PORTS = Struct("!HH")
 _TCP_PORTS_FLAGS = Struct("!HH8xBB")  # sport dport (seq ack) data-offset flags
 _ICMP = Struct("!BBHH")              # type code checksum identifier
 _U16 = Struct("!H")
+_IPV4_PORTS = Struct("!BBHHHBBHIIHH")  # an IPv4 header without options, then the L4 ports
+_TCP_OFFSET_FLAGS = Struct("!BB")     # TCP data offset and flags, 12 bytes into the TCP header
 
 # IPv6 extension headers walked to find the L4 protocol (AH counts 4-byte units).
 _HOP_BY_HOP, _ROUTING, _FRAGMENT, _AH, _DEST_OPTS = 0, 43, 44, 51, 60
@@ -130,6 +132,19 @@ def parse(data: bytes, cut: bool = False) -> Packet | str:
     `cut`: the data may stop short of the packet's end (a queue's copy range, a GSO packet
     larger than it); the IP header's length is then the packet's, and headers past the data
     are malformed as before."""
+    # Fast path for most packets, the same answer as the general one: IPv4 without options,
+    # not a fragment, TCP or UDP whose header is whole. Anything else takes the general path.
+    size = len(data)
+    if size >= 28 and data[0] == 0x45:
+        _vi, _tos, total, _ident, frag, _ttl, proto, _csum, src, dst, sport, dport = _IPV4_PORTS.unpack_from(data)
+        if frag & 0x3FFF == 0 and total >= 20 and (total <= size or cut):
+            available = (total if total < size else size) - 20
+            if proto == PROTO_UDP and available >= 8:
+                return Packet(4, src, dst, PROTO_UDP, sport, dport, 0, -1, -1, 0, total, 0, False, None)
+            if proto == PROTO_TCP and available >= 20:
+                offset, flags = _TCP_OFFSET_FLAGS.unpack_from(data, 32)
+                if offset >> 4 >= 5 and (offset >> 4) * 4 <= available:
+                    return Packet(4, src, dst, PROTO_TCP, sport, dport, flags, -1, -1, 0, total, 0, False, None)
     return _parse(data, True, cut)
 
 

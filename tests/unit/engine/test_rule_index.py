@@ -48,3 +48,26 @@ def test_a_thousand_one_port_rules_index_one_rule_per_port() -> None:
     hit = compiled.match(Packet.build(4, SOURCES[0], HOST, 6, 40000, 10_999, length=60), False)
     assert hit is not None and hit.rule.ports.low == 10_999
     assert compiled.match(Packet.build(4, SOURCES[0], HOST, 6, 40000, 11_000, length=60), False) is None
+
+
+# --- the parser's fast path ----------------------------------------------------------------------
+
+FIELDS = ("version", "src", "dst", "proto", "sport", "dport", "tcp_flags", "icmp_type", "icmp_code", "icmp_id",
+          "length", "fragment_offset", "more_fragments", "inner")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(min_size=0, max_size=80), st.sampled_from((6, 17, 1)), st.integers(0, 120),
+       st.integers(0, 0xFFFF), st.integers(0, 255), st.booleans())
+def test_the_parse_fast_path_answers_as_the_general_one(tail, proto, total, frag, offset_byte, cut) -> None:
+    """IPv4 headers without options, any total length, fragment bits, protocol and TCP offset."""
+    from emulator.engine import packet as p
+    header = bytes([0x45, 0]) + total.to_bytes(2, "big") + b"\0\0" + frag.to_bytes(2, "big") + \
+        bytes([64, proto]) + b"\0\0" + bytes([10, 0, 0, 1, 10, 0, 0, 2])
+    data = header + (tail[:12] + bytes([offset_byte]) + tail[13:] if len(tail) > 12 else tail)
+    fast, general = p.parse(data, cut), p._parse(data, True, cut)
+    if isinstance(general, str):
+        assert fast == general
+    else:
+        assert not isinstance(fast, str)
+        assert [getattr(fast, f) for f in FIELDS] == [getattr(general, f) for f in FIELDS]
