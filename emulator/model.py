@@ -178,7 +178,7 @@ class Options:
     related_icmp: bool = True          # accept ICMP errors about a tracked flow without a rule
     default_egress_ipv6: bool = True   # new/default SGs get ::/0 egress in a dual-stack VPC
     conntrack_allowance: int = 100_000  # tracked flows per ENI; beyond, new tracked flows drop
-    offload: bool = True               # established tracked TCP flows take the kernel fast path
+    offload: bool = True               # established flows (TCP, UDP, ICMP echo) take the kernel fast path
     timeouts: ConntrackTimeouts = field(default_factory=ConntrackTimeouts)
     quotas: Quotas = field(default_factory=Quotas)
     flow_log_interval: int = 10        # seconds per flow-log aggregation interval (AWS: 60 or 600)
