@@ -194,7 +194,9 @@ class QueueServer:
         to the flow log; returned only when it accepts. None also on an engine bug: the caller
         drops (fail closed)."""
         try:
-            if direction is Direction.EGRESS:
+            if boundary is None:        # no NACL on the way (most packets): the SG alone
+                verdict = firewall.decide(packet, direction, now)
+            elif direction is Direction.EGRESS:
                 verdict = leave(firewall, packet, now, boundary)
             else:
                 verdict = enter(firewall, packet, now, boundary)

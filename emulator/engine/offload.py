@@ -9,7 +9,9 @@ between two instances, the instance's one for the internet) holds their entry:
   the flow back for good (its last counters are read, then it is released);
 - UDP flows, and ICMP echo flows (echo request and reply only: ICMP errors never take the
   fast path, the kernel would see them as RELATED to the flow).
-Tracked flows survive rule changes (AWS), so letting the kernel pass their packets is exact.
+Tracked flows survive rule changes, so letting the kernel pass their packets is exact ("When you
+change a security group rule, its tracked connections are not immediately interrupted":
+https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/security-group-connection-tracking.html).
 Untracked flows are offloaded too: their packets are allowed by the rules as they are, and
 every change that could cut them (an SG rule, a membership, a NACL) pulls them back before it
 is acknowledged (`recall`), so the next packet after a revoke meets the engine again.

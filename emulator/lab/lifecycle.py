@@ -66,7 +66,7 @@ class LabStatus:
     fabric: str
     engine: EngineStatus
     nodes: tuple[NodeStatus, ...]
-    offload: bool = True        # established tracked flows take the kernel fast path
+    offload: bool = True        # established flows take the kernel fast path
 
     @property
     def offload_text(self) -> str:
