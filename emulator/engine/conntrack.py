@@ -69,6 +69,12 @@ TCP_TRANSITIONS: dict[tuple[str, str, bool], str] = {
 }
 
 
+# The same table by (state, from the initiator?, flags byte): one index per packet, no event object.
+_TCP_NEXT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    state: tuple(tuple(TCP_TRANSITIONS.get((state, tcp_event(flags), side), state) for flags in range(256))
+                 for side in (False, True))
+    for state in TCP_STATES}
+
 UDP_STREAM_AFTER = 3          # direction changes: response, request, response (two exchanges: a stream)
 # A bare SYN on an entry in one of these states is a new connection reusing the ports.
 REOPENING_STATES = (CLOSE, TIME_WAIT)
@@ -245,7 +251,7 @@ def advance(entry: ConntrackEntry, flags: int, length: int, is_egress: bool, fro
     proto = entry.proto
     if proto == PROTO_TCP:
         state = entry.state
-        entry.state = TCP_TRANSITIONS.get((state, tcp_event(flags), from_initiator), state)
+        entry.state = _TCP_NEXT[state][from_initiator][flags & 0xFF]
     elif proto == PROTO_UDP and entry.last_egress is not is_egress:
         entry.last_egress = is_egress
         entry.turns += 1
