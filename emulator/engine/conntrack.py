@@ -70,7 +70,7 @@ TCP_TRANSITIONS: dict[tuple[str, str, bool], str] = {
 
 
 # The same table by (state, from the initiator?, flags byte): one index per packet, no event object.
-_TCP_NEXT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+_TCP_NEXT: dict[str, tuple[tuple[str, ...], ...]] = {
     state: tuple(tuple(TCP_TRANSITIONS.get((state, tcp_event(flags), side), state) for flags in range(256))
                  for side in (False, True))
     for state in TCP_STATES}
