@@ -10,7 +10,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "examples" / "github-actions-sg-tests.yml"
-NOT_AT_RUN_TIME = {"iperf3", "tcpdump", "graphviz", "chromium"}   # bench, debugging, `sgemu graph`, ui tests
+NOT_AT_RUN_TIME = {"iperf3", "apache2-utils", "busybox",          # the benchmark
+                   "tcpdump", "graphviz", "chromium"}             # debugging, `sgemu graph`, ui tests
 
 
 def _steps() -> list[dict]:
