@@ -3,7 +3,7 @@ three-tier lab: real connections show up at the ENI and direction where the engi
 deciding rule or reason; a click explains a drop or details an instance; a revoke redraws the graph at
 once; no token, no page; loopback only.
 
-Screenshots go to the test's output directory (and to $SGEMU_UI_SCREENSHOT when set, e.g. docs/ui.png).
+Screenshots go to the test's output directory; SGEMU_UI_SCREENSHOT=docs/ui.png also refreshes the README's.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ LAB = "it-ui"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+README_SHOT = "ui-nacl.png"     # the richest view: drops at SG and NACL, an explain open
 SHOWN_WITHIN = 15_000            # ms: the page polls twice a second; a loaded CI machine gets slack
 
 
@@ -89,7 +90,7 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def page(browser, ui: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 860})
+    page = browser.new_page(viewport={"width": 1400, "height": 760})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(ui)
@@ -112,7 +113,7 @@ def _screenshot(page, tmp_path: Path, name: str) -> Path:
     shot = tmp_path / name
     page.screenshot(path=str(shot))
     wanted = os.environ.get("SGEMU_UI_SCREENSHOT")
-    if wanted and name == "ui.png":
+    if wanted and name == README_SHOT:
         shutil.copy(shot, wanted)
     print(f"screenshot: {shot}")
     return shot
@@ -181,6 +182,19 @@ def test_a_nacl_drop_shows_at_the_eni_with_the_nacl_rule_and_the_subnet_shows_it
     page.wait_for_selector("#panel h2[data-explain]")
     assert "private-acl" in page.locator("#panel").text_content()
     _screenshot(page, tmp_path, "ui-nacl.png")
+
+
+def test_a_burst_of_connections_folds_into_one_row_that_keeps_counting(lab, page):
+    row = page.locator("#flows tr[data-client='app'][data-server='db'][data-port='3306']")
+    before = int(row.get_attribute("data-packets") or 0) if row.count() else 0
+    burst = _exec(lab, "app", sys.executable, "-m", "emulator.guest.loadgen", "connect", "10.0.3.10", "3306", "3")
+    made = json.loads(burst.stdout)["connections"]
+    assert made > 300, burst.stdout
+    # every connection is at least SYN, ACK and FIN out of app: the row counts them all, in one row
+    page.wait_for_function(f"() => Number(document.querySelector(\"#flows tr[data-client='app'][data-server='db']"
+                           f"[data-port='3306']\")?.dataset.packets) >= {before + 3 * made}", timeout=SHOWN_WITHIN)
+    assert row.count() == 1
+    assert page.locator("#flows tbody tr").count() < 20, "connections fold by service, not one row each"
 
 
 def test_clicking_a_drop_shows_its_explain(lab, page, tmp_path):

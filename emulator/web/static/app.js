@@ -60,7 +60,7 @@ function hopWhy(hop) {
   if (hop.rule && (hop.reason === "RULE_MATCH" || hop.reason === "UNTRACKED_ALLOWED_BY_RULE"))
     return `${hop.sg}: ${hop.rule_short}`;
   // a reason without a short word (a NACL, a gateway...): the engine's own words, without the action
-  return REASONS[hop.reason] || hop.verdict.replace(/^(ACCEPT|DROP):? */, "").replace(/ \((?:sg|acl)-[0-9a-f]+\)/g, "");
+  return REASONS[hop.reason] || hop.verdict.replace(/^(ACCEPT|DROP):? *(by )?/, "").replace(/ \((?:sg|acl)-[0-9a-f]+\)/g, "");
 }
 
 // --- the graph ------------------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ function noteRow(c, time) {
     row.hops.set(key, { ...hop, packets: (seen ? seen.packets : 0) + hop.packets });
   }
   Object.assign(row.tr.dataset, { client: c.client, server: c.server, proto: c.proto, port: c.port ?? "",
-                                  action: row.dropped ? "DROP" : "ACCEPT" });
+                                  action: row.dropped ? "DROP" : "ACCEPT", packets: row.packets });
   row.tr.className = `${row.dropped ? "dropped" : ""} fresh`;
   row.tr.title = row.dropped ? "click for the engine's explanation of this flow" : "";
   const order = { request: 0, reply: 1 };
