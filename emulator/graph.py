@@ -3,7 +3,9 @@ and SGs, internet hosts sit outside, and an arrow src -> dst carries the ports t
 and dst's ingress allow (computed statically from the rules, per address family)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
 
 from .model import (
     DEFAULT_NACL,
@@ -150,6 +152,33 @@ def _host_lines(h: InternetHost) -> list[str]:
     return [h.name, " / ".join(str(a) for a in h.addresses)]
 
 
+@dataclass(frozen=True)
+class PlacedNode:
+    kind: str                          # "nat gateway": the model's field name, singular
+    name: str
+    subnet: str
+    addresses: tuple[str, ...]
+
+
+def placed_nodes(topology: Topology) -> list[PlacedNode]:
+    """Every node of a kind other than instances that sits in a subnet and has an address (a NAT
+    gateway, say): drawn in its subnet without a case of its own per kind."""
+    found: list[PlacedNode] = []
+    for field in dataclasses.fields(topology):
+        items = getattr(topology, field.name)
+        if field.name == "instances" or not isinstance(items, tuple):
+            continue
+        for item in items:
+            if not dataclasses.is_dataclass(item):
+                continue
+            name, subnet = getattr(item, "name", None), getattr(item, "subnet", None)
+            addresses = tuple(str(v) for f in dataclasses.fields(item)
+                              if isinstance(v := getattr(item, f.name), IPv4Address | IPv6Address))
+            if isinstance(name, str) and isinstance(subnet, str) and addresses:
+                found.append(PlacedNode(field.name.removesuffix("s").replace("_", " "), name, subnet, addresses))
+    return found
+
+
 def _nacl_line(topology: Topology, subnet: str) -> list[str]:
     """The subnet's network ACL when it is not the untouched default that allows everything."""
     nacl = topology.nacl_for(subnet)
@@ -185,7 +214,10 @@ def to_dot(topology: Topology) -> str:
                 f"      label={label([f'{subnet.name} {blocks}', *nacl])}; style=rounded;",
                 f"      id={_dot_text(f'subnet:{subnet.name}')};"]
         out += [f"      {_dot_text(i.name)} [shape=box, label={label(_instance_lines(topology, i))}];" for i in members]
-        if not members:
+        placed = [n for n in placed_nodes(topology) if n.subnet == subnet.name]
+        out += [f"      {_dot_text(n.name)} [shape=hexagon, style=dashed, "
+                f"label={label([n.name, n.kind, ' / '.join(n.addresses)])}];" for n in placed]
+        if not members and not placed:
             out.append(f'      "empty subnet {index}" [shape=plaintext, label="(no instances)"];')
         out.append("    }")
     out.append("  }")
@@ -218,4 +250,4 @@ def to_mermaid(topology: Topology) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["Flow", "allowed", "describe", "flows", "to_dot", "to_mermaid"]
+__all__ = ["Flow", "PlacedNode", "allowed", "describe", "flows", "placed_nodes", "to_dot", "to_mermaid"]

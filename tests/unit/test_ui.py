@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.topology import dump, load
+from emulator.graph import to_dot
+from emulator.model import Topology
+from emulator.topology import dump, load, parse
 from emulator.web.hub import Hub
 from emulator.web.server import UiServer
 from emulator.web.view import MAX_CONVERSATIONS, Conversations, node_addresses, node_fields
@@ -33,22 +35,38 @@ def record(eni: str, direction: str, src: str, dst: str, sport: int | None, dpor
             "bytes": 60 * packets, "tcp_flags": "SYN", "first": 100.0, "last": 100.5}
 
 
+@dataclasses.dataclass(frozen=True)
+class Gateway:                             # a node kind the model may grow: shown without a change
+    name: str
+    subnet: str
+    public_ip: IPv4Address
+
+
+def grown_topology() -> Topology:
+    grown = dataclasses.make_dataclass("Grown", [("gateways", tuple, dataclasses.field(default=()))],
+                                       bases=(type(THREE_TIER),), frozen=True)
+    return grown(**{f.name: getattr(THREE_TIER, f.name) for f in dataclasses.fields(THREE_TIER)},
+                 gateways=(Gateway("gw", "public", IPv4Address("198.51.100.99")),))
+
+
 def test_every_named_node_with_an_address_is_named_whatever_its_kind():
     names = node_addresses(THREE_TIER)
     assert names["10.0.1.10"] == names["198.51.100.10"] == "alb"
     assert names["203.0.113.10"] == "you" and names["10.0.3.10"] == "db"
+    assert node_addresses(grown_topology())["198.51.100.99"] == "gw"
 
-    @dataclasses.dataclass(frozen=True)
-    class NatGateway:                      # a node kind the model may grow: named without a change
-        name: str
-        subnet: str
-        public_ip: IPv4Address
 
-    Grown = dataclasses.make_dataclass("Grown", [("nat_gateways", tuple, dataclasses.field(default=()))],
-                                       bases=(type(THREE_TIER),), frozen=True)
-    grown = Grown(**{f.name: getattr(THREE_TIER, f.name) for f in dataclasses.fields(THREE_TIER)},
-                  nat_gateways=(NatGateway("nat", "public", IPv4Address("198.51.100.99")),))
-    assert node_addresses(grown)["198.51.100.99"] == "nat"
+def test_the_graph_draws_a_new_node_kind_in_its_subnet_and_a_subnets_own_nacl():
+    dot = to_dot(grown_topology())
+    public = dot[dot.index("subgraph cluster_subnet_0"):dot.index("subgraph cluster_subnet_1")]
+    assert '"gw" [shape=hexagon, style=dashed, label="gw\\ngateway\\n198.51.100.99"];' in public
+    assert 'id="subnet:public";' in public and "NACL" not in dot, "the default NACL that allows all is not shown"
+    data = dump(THREE_TIER)
+    data["network_acls"] = [{"name": "data-acl", "subnets": ["data"],
+                             "ingress": [{"rule": 100, "action": "allow", "protocol": "tcp", "ports": 3306,
+                                          "cidr": "10.0.2.0/24"}], "egress": []}]
+    guarded = to_dot(parse(data, "t.yaml").topology)
+    assert 'label="data 10.0.3.0/24\\nNACL data-acl"' in guarded
 
 
 def test_a_request_and_its_answer_are_one_conversation_with_every_hop_in_order():
