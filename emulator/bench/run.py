@@ -5,6 +5,7 @@
     python -m emulator.bench.run [--seconds 3] [--rounds 3] [--json] [--save DIR]
     python -m emulator.bench.run --scale [100,1000]     # only big labs (emulator/bench/scale.py)
     python -m emulator.bench.run --parallel [4]         # only pytest -n vs serial (emulator/bench/parallel.py)
+    python -m emulator.bench.run --multihost            # two hosts joined by VXLAN (emulator/bench/multihost.py)
 
 Ratios are against (a) (or (d), for the engine's per-packet path) of the same run, never against
 fixed numbers: machines differ. `--save DIR` writes bench.json and bench.svg (a chart) there.
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emulator.bench import chart, parallel, pullback, scale, verdict_cost
+from emulator.bench import chart, multihost, parallel, pullback, scale, verdict_cost
 from emulator.bench.labs import MODE_TITLES, MODES, TOOLS, BenchLab, down_quietly, json_run, tool_versions
 from emulator.bench.report import TARGETS, met, table
 from emulator.bench.scale import SCALE_SIZES, side_table
@@ -162,14 +163,18 @@ def main(argv: list[str] | None = None) -> int:
                              "2-instance labs of the same run")
     parser.add_argument("--parallel", nargs="?", type=int, const=4, metavar="WORKERS",
                         help="only the pytest-xdist part: 8 lab tests serially, then with -n WORKERS (default 4)")
+    parser.add_argument("--multihost", action="store_true",
+                        help="only the two-host simulation: two fabrics joined by VXLAN, an engine each")
     args = parser.parse_args(argv)
-    only_parts = bool(args.scale or args.parallel)
+    only_parts = bool(args.scale or args.parallel or args.multihost)
     if only_parts:
         summary: dict = {}
         if args.parallel:
             summary.update(parallel.measure(args.parallel, _progress))
         if args.scale:
             summary.update(scale.measure(tuple(int(n) for n in args.scale.split(",")), _progress))
+        if args.multihost:
+            summary.update(multihost.measure(_progress))
         summary = {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}
     else:
         summary = measure(args.seconds, args.rounds, _progress)

@@ -45,12 +45,16 @@ def _engine(name: str) -> tuple[float, int]:
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def round_trip_us(name: str, client: str, server: str) -> float:
-    """Median TCP round trip (one small message and its echo) from client to server, in us."""
+def round_trip_us(name: str, client: str, server: str, server_lab: str | None = None) -> float:
+    """Median TCP round trip (one small message and its echo) from client to server, in us;
+    `server_lab`: the server is an instance of another lab (bench --multihost), reached at its
+    private address."""
     plan = lab.lab_plan(name)
-    address = plan.address(client, server)
+    server_plan = plan if server_lab is None else lab.lab_plan(server_lab)
+    address = plan.address(client, server) if server_lab is None else server_plan.address(server, server)
     python = [sys.executable, "-m", "emulator.guest.loadgen"]
-    echo = subprocess.Popen(netns.exec_argv(plan.namespace(server).name, [*python, "serve", str(PINGPONG_PORT)]),
+    echo = subprocess.Popen(netns.exec_argv(server_plan.namespace(server).name,
+                                            [*python, "serve", str(PINGPONG_PORT)]),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=netns.package_env())
     try:
         if echo.stdout is None or "ready" not in echo.stdout.readline():
