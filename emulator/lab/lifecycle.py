@@ -205,7 +205,7 @@ def up(topology: Topology, progress: Progress = lambda message: None, enforce: b
     try:
         with _sigterm_interrupts():
             _build_network(plan, record, progress)
-            progress(f"hooks: {frontend}, {len(plan.enis)} ENI queues")
+            progress(f"hooks: {frontend}, {len(plan.enis)} ENIs on one queue")
             record.frontend = frontend
             record.save()
             hooks.install(plan, frontend)
