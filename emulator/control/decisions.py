@@ -15,22 +15,17 @@ from __future__ import annotations
 from collections import deque
 from ipaddress import IPv4Address, IPv6Address
 
-from emulator.engine.packet import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Packet
+from emulator.engine.packet import Packet
 from emulator.engine.verdict import ACCEPT, INFRASTRUCTURE, Verdict
 from emulator.model import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, protocol_name
 
 LEASE = 10.0                 # seconds the feed stays on after a read
 MAX_KEYS = 2000              # records per window; beyond that packets are only counted
 KEPT_WINDOWS = 64            # closed windows kept for readers (a reader polling twice a second: 30 s)
-_FLAG_NAMES = ((TCP_SYN, "SYN"), (TCP_ACK, "ACK"), (TCP_FIN, "FIN"), (TCP_RST, "RST"))
 
 
 def _address(version: int, value: int) -> str:
     return str(IPv4Address(value) if version == 4 else IPv6Address(value))
-
-
-def _flags(bits: int) -> str:
-    return "+".join(name for bit, name in _FLAG_NAMES if bits & bit)
 
 
 class DecisionFeed:
@@ -51,29 +46,28 @@ class DecisionFeed:
         self._seq = 0
 
     def record(self, eni: str, packet: Packet, egress: bool, verdict: Verdict, now: float) -> None:
-        """One decided packet (the queue handler calls this only while `active`)."""
+        """One decided packet (the queue handler calls this only while `active`). Lean: one key, one
+        lookup, three updates; the verdict (rule, text) is the first one of its key in the window."""
         reason = verdict.reason
         if reason == INFRASTRUCTURE:
             return
         proto = packet.proto
         if proto == PROTO_TCP or proto == PROTO_UDP:
             sport, dport = packet.sport, packet.dport
-            to_service = dport <= sport
-            service = dport if to_service else sport
-        elif proto == PROTO_ICMP or proto == PROTO_ICMPV6:
-            to_service, service = True, packet.icmp_type
+            if dport <= sport:
+                key = (eni, egress, packet.version, proto, packet.src, packet.dst, dport, True, reason)
+            else:
+                key = (eni, egress, packet.version, proto, packet.src, packet.dst, sport, False, reason)
         else:
-            to_service, service = True, 0
-        key = (eni, egress, packet.version, proto, packet.src, packet.dst, service, to_service, reason)
+            key = (eni, egress, packet.version, proto, packet.src, packet.dst,
+                   packet.icmp_type if proto == PROTO_ICMP or proto == PROTO_ICMPV6 else 0, True, reason)
         entry = self._open.get(key)
         if entry is not None:
             entry[0] += 1
             entry[1] += packet.length
             entry[3] = now
-            entry[4] |= packet.tcp_flags
-            entry[5] = verdict
         elif len(self._open) < self._max_keys:
-            self._open[key] = [1, packet.length, now, now, packet.tcp_flags, verdict]
+            self._open[key] = [1, packet.length, now, now, verdict]
         else:
             self._overflow += 1
 
@@ -99,7 +93,7 @@ class DecisionFeed:
 
     def _render(self, key: tuple, entry: list) -> dict[str, object]:
         eni, egress, version, proto, src, dst, service, to_service, reason = key
-        packets, size, first, last, flags, verdict = entry
+        packets, size, first, last, verdict = entry
         ported = proto == PROTO_TCP or proto == PROTO_UDP
         rule = verdict.rule
         return {
@@ -113,7 +107,6 @@ class DecisionFeed:
             "sg": verdict.sg_id, "rule": rule.describe() if rule is not None else None,
             "rule_id": getattr(rule, "rule_id", None), "tracked": verdict.tracked,
             "verdict": verdict.describe(), "packets": packets, "bytes": size,
-            "tcp_flags": _flags(flags) if proto == PROTO_TCP else "",
             "first": round(first + self._wall_offset, 3), "last": round(last + self._wall_offset, 3),
         }
 

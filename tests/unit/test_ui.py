@@ -32,7 +32,7 @@ def record(eni: str, direction: str, src: str, dst: str, sport: int | None, dpor
             "dport": dport, "icmp_type": icmp_type, "action": action, "accepted": action == "ACCEPT",
             "reason": reason, "sg": sg, "rule": rule, "rule_id": None, "tracked": True,
             "verdict": f"{action} by {sg} {rule}" if rule else f"{action}: {reason}", "packets": packets,
-            "bytes": 60 * packets, "tcp_flags": "SYN", "first": 100.0, "last": 100.5}
+            "bytes": 60 * packets, "first": 100.0, "last": 100.5}
 
 
 @dataclasses.dataclass(frozen=True)
