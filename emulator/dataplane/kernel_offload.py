@@ -1,10 +1,12 @@
 """The two halves of offload joined: the engine's Offloads and the fabric's kernel conntrack.
 
 `sync` runs once a second: kernel counters refresh the engine's entries (and the flow log),
-and flows whose entries expired are handed back with their counters zeroed, so a later entry
-of the same kernel connection counts in step with it again. `recall` runs before a change is
-acknowledged (LabApi calls it): the flows whose verdict the change could alter are synced one
-last time, then handed back, so their next packets meet the engine under the new rules.
+flows whose entries expired are handed back with their counters zeroed (a later entry of the
+same kernel connection then counts in step with it again), and flows whose entries would
+expire before the next sync are handed back as they are, so expiry is the engine's, on time.
+`recall` runs before a change is acknowledged (LabApi calls it): the flows whose verdict the
+change could alter are synced one last time, then handed back, so their next packets meet the
+engine under the new rules.
 """
 from __future__ import annotations
 
@@ -12,7 +14,11 @@ from collections.abc import Callable
 
 from emulator.control.api import RECALL_ALL, RECALL_UNTRACKED
 from emulator.dataplane.kernel_conntrack import KernelConntrack
-from emulator.engine.offload import OffloadedFlow, Offloads, Traffic, every, untracked
+from emulator.engine.offload import KernelFlow, OffloadedFlow, Offloads, Traffic, every, untracked
+
+# Seconds ahead of the next sync (the daemon syncs once a second; twice that, for a busy loop):
+# a flow whose entry would expire by then comes back to the engine first.
+SYNC_AHEAD = 2.0
 
 SCOPES: dict[str, Callable[[OffloadedFlow], bool]] = {RECALL_UNTRACKED: untracked, RECALL_ALL: every}
 
@@ -24,10 +30,15 @@ class KernelOffload:
         self._traffic = traffic
 
     def sync(self, now: float) -> None:
-        """Before expiry: offloaded traffic refreshes its entries; what expires anyway is
-        released before another packet is served."""
-        current = self._kernel.current(self.offloads.offered())
-        self._kernel.release(self.offloads.sync(current, now, self._traffic), zero=True)
+        """Before expiry: offloaded traffic refreshes its entries; what expired, or would before
+        the next sync, is released before another packet is served."""
+        self._sync(self._kernel.current(self.offloads.offered()), now)
+
+    def _sync(self, current: list[KernelFlow], now: float) -> None:
+        released = self.offloads.sync(current, now, self._traffic, SYNC_AHEAD)
+        gone = self.offloads.gone
+        self._kernel.release([k for k in released if k in gone], zero=True)
+        self._kernel.release([k for k in released if k not in gone])
 
     def recall(self, scope: str, now: float) -> int:
         """Pull back every offloaded flow in `scope` (RECALL_UNTRACKED or RECALL_ALL); returns
@@ -36,7 +47,7 @@ class KernelOffload:
         if not any(which(flow) for flow in self.offloads.flows.values()):
             return 0            # nothing the change could alter is in the kernel: no round trip
         current = self._kernel.current(self.offloads.offered())
-        self._kernel.release(self.offloads.sync(current, now, self._traffic), zero=True)
+        self._sync(current, now)
         recalled = self.offloads.recall(current, which)
         self._kernel.release(recalled)
         return len(recalled)

@@ -122,14 +122,14 @@ class EniFirewall:
         return self.table.expire(now)
 
     def account(self, key: tuple[int, int, int, int, int, int], out_packets: int, out_bytes: int,
-                in_packets: int, in_bytes: int, now: float) -> bool:
-        """Traffic of an offloaded flow that the kernel passed; False when its entry is gone or
-        expired (the flow must come back to the engine)."""
+                in_packets: int, in_bytes: int, now: float) -> float | None:
+        """Traffic of an offloaded flow that the kernel passed; returns the entry's idle deadline
+        after it, or None when the entry is gone or expired (the flow must come back)."""
         entry = self.table.get(key, now)
         if entry is None:
-            return False
+            return None
         advance_bulk(entry, (out_packets, out_bytes), (in_packets, in_bytes), now, self._timeouts)
-        return True
+        return entry.expires
 
     def malformed(self) -> Verdict:
         """Count and drop a packet that packet.parse rejected."""

@@ -15,8 +15,9 @@ https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/security-group-connection-tr
 Untracked flows are offloaded too: their packets are allowed by the rules as they are, and
 every change that could cut them (an SG rule, a membership, a NACL) pulls them back before it
 is acknowledged (`recall`), so the next packet after a revoke meets the engine again.
-Idle timeouts stay the engine's: kernel counters refresh the entries, and an entry that
-expires anyway is released so the flow's next packet meets the engine again.
+Idle timeouts stay the engine's: kernel counters refresh the entries, and a flow whose entry
+would expire before the next sync is released first, so a packet after its timeout always
+meets the engine (and is dropped when no rule allows it), to the second.
 
 NACLs are stateless, so offload must never let a packet skip one: a flow is offered only when
 the NACLs it crosses allow both of its directions now (a flow's NACL verdicts are fixed while the
@@ -124,6 +125,7 @@ class Offloads:
         self._public = frozenset(int(i.public_ip) for i in topology.instances if i.public_ip is not None)
         self.flows: dict[Wire, OffloadedFlow] = {}
         self.recalled = 0           # flows pulled back by changes so far
+        self.gone: set[KernelFlow] = set()      # of the last sync's releases: engine entries gone
 
     def __len__(self) -> int:
         return len(self.flows)
@@ -197,13 +199,18 @@ class Offloads:
         self.recalled += len(release)
         return release
 
-    def sync(self, kernel: Iterable[KernelFlow], now: float, traffic: Traffic | None = None) -> list[KernelFlow]:
+    def sync(self, kernel: Iterable[KernelFlow], now: float, traffic: Traffic | None = None,
+             ahead: float = 0.0) -> list[KernelFlow]:
         """Refresh the engine's entries from the kernel's counters (and tell `traffic`, e.g. the
         flow log, what passed); forget flows the kernel no longer marks. Returns the kernel flows
         to release (clear their mark at once): those whose engine entry is gone or idle past its
-        timeout, and any the engine never offered."""
+        timeout, any the engine never offered, and those that would expire within `ahead`
+        seconds (the time to the next sync): their next packet meets the engine, which refreshes
+        and offers them again, or drops it when they expired, exactly on time. `gone` lists those
+        released whose engine entries are gone."""
         release: list[KernelFlow] = []
         alive: dict[Wire, OffloadedFlow] = {}
+        self.gone = set()
         for k in kernel:
             flow = self.flows.get(k.orig)
             forward = True
@@ -212,34 +219,43 @@ class Offloads:
                 forward = False
             if flow is None:
                 release.append(k)
+                self.gone.add(k)
                 continue
             counts = (k.orig_packets, k.orig_bytes, k.reply_packets, k.reply_bytes) if forward else \
                 (k.reply_packets, k.reply_bytes, k.orig_packets, k.orig_bytes)
-            if self._refresh(flow, counts, now, traffic) and not flow.closing:
-                alive[flow.wire] = flow
-            else:
+            deadline = self._refresh(flow, counts, now, traffic)
+            if deadline is None:
                 release.append(k)
+                self.gone.add(k)
+            elif flow.closing or deadline <= now + ahead:
+                release.append(k)
+            else:
+                alive[flow.wire] = flow
         self.flows = alive
         return release
 
     @staticmethod
     def _refresh(flow: OffloadedFlow, counts: tuple[int, int, int, int], now: float,
-                 traffic: Traffic | None) -> bool:
-        """Add the new traffic to every leg; False when a leg's entry is gone or expired."""
+                 traffic: Traffic | None) -> float | None:
+        """Add the new traffic to every leg; the earliest idle deadline of the legs' entries, or
+        None when one is gone or expired."""
         delta = [max(0, c - s) for c, s in zip(counts, flow.seen)]
         flow.seen = [max(c, s) for c, s in zip(counts, flow.seen)]
+        earliest: float | None = None
         for n, (firewall, key) in enumerate(flow.legs):
             # The first leg saw the offering packet as egress, the peer as ingress.
             out_p, out_b, in_p, in_b = delta if n == 0 else (delta[2], delta[3], delta[0], delta[1])
-            if not firewall.account(key, out_p, out_b, in_p, in_b, now):
-                return False
+            deadline = firewall.account(key, out_p, out_b, in_p, in_b, now)
+            if deadline is None:
+                return None
+            earliest = deadline if earliest is None else min(earliest, deadline)
             if traffic is not None:
                 eni = firewall.instance.name
                 if delta[0]:
                     traffic(eni, logged(flow.wire), n == 0, delta[0], delta[1], now)
                 if delta[2]:
                     traffic(eni, logged(reverse(flow.wire)), n != 0, delta[2], delta[3], now)
-        return True
+        return earliest
 
 
 def untracked(flow: OffloadedFlow) -> bool:

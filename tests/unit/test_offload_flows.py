@@ -232,3 +232,22 @@ def test_an_echo_tuple_encodes_and_decodes_with_identifier_and_type() -> None:
         flow = ct.kernel_flow(data[start], data, start + 4, end)
         assert flow == KernelFlow(orig, reverse(orig), mark=OFFLOAD_MARK)
         assert data[start] == (socket.AF_INET if version == 4 else socket.AF_INET6)
+
+
+def test_a_flow_about_to_expire_comes_back_before_the_next_sync_so_expiry_is_on_time(engine) -> None:
+    """Released `ahead` of its deadline, its entry alive: its next packet meets the engine, which
+    refreshes and offers it again, or drops it once the timeout has passed."""
+    _, firewalls, offloads = engine
+    for _ in range(OFFER_AFTER):
+        cross(firewalls, udp(A, B), 0.0)
+    assert offloads.offer(firewalls["a"], udp(A, B), 0.0)
+    entry = firewalls["a"].table.get(flow_key(udp(A, B), True), 0.0)
+    idle = KernelFlow(wire(udp(A, B)), reverse(wire(udp(A, B))), entry.packets_egress, entry.bytes_egress,
+                      0, 0, OFFLOAD_MARK)
+    assert offloads.sync([idle], UDP_IDLE - 3.0, ahead=2.0) == []               # 3 s left: stays
+    assert offloads.sync([idle], UDP_IDLE - 1.5, ahead=2.0) == [idle]           # 1.5 s left: back
+    assert offloads.gone == set() and len(offloads) == 0                         # its entry lives on
+    assert cross(firewalls, udp(A, B), UDP_IDLE - 1.0) == ACCEPT                 # in time: the engine passes it
+    assert offloads.offer(firewalls["a"], udp(A, B), UDP_IDLE - 1.0)            # and hands it back
+    late = KernelFlow(idle.orig, idle.reply, idle.orig_packets + 1, 0, 0, 0, OFFLOAD_MARK)
+    assert offloads.sync([late], 2 * UDP_IDLE + 5, ahead=2.0) == [late] and offloads.gone == {late}
