@@ -14,13 +14,15 @@ configuration does not set, the default is the AWS provider's:
   rule resources add to them. aws_default_security_group: Terraform removes all its rules and creates
   the configured ones (…/docs/resources/default_security_group).
 - rule peers (cidr_blocks, source_security_group_id, self, ...): the ones not set are no peer.
-- aws_instance subnet_id: the default VPC's default subnet; private_ip: the next free address.
+- aws_instance subnet_id: the default VPC's default subnet; private_ip: the next free address. An
+  Elastic IP (aws_eip instance, aws_eip_association) replaces its instance's public IP.
 """
 from __future__ import annotations
 
 import os
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from ipaddress import IPv4Network
 
 from .build import ImportResult, build
@@ -297,6 +299,20 @@ def read_instance(rd: Reader, res: Resource) -> None:
         ipv6[0] if ipv6 else None, tuple(groups)))
 
 
+def read_eip(rd: Reader, res: Resource) -> None:
+    """An Elastic IP (aws_eip with instance, or aws_eip_association) is its instance's public IP."""
+    instance = rd.first(res, "instance" if res.type == "aws_eip" else "instance_id", "its instance")
+    index = next((n for n, i in enumerate(rd.inv.instances) if instance is not None and i.key == instance), None)
+    if index is None:
+        return                         # a NAT gateway's, or one not associated in this document
+    public_ip = _text(res.value("public_ip"))
+    if public_ip is None:
+        public_ip = next(rd.publics)
+        rd.inv.notes.append(f"{res.values.where}: {res.address}: public_ip is known only after apply; the lab "
+                            f"gives {instance} {public_ip}")
+    rd.inv.instances[index] = replace(rd.inv.instances[index], public_ip=public_ip)
+
+
 def _strings(value: object) -> list[str]:
     """A string or a list of them (ids, CIDRs) as a list; empty ones dropped."""
     items = value if isinstance(value, list) else [value]
@@ -323,7 +339,7 @@ HANDLERS: dict[str, Callable[[Reader, Resource], None]] = {
     "aws_vpc": read_vpc, "aws_subnet": read_subnet, "aws_security_group": read_group,
     "aws_default_security_group": read_group, "aws_security_group_rule": read_group_rule,
     "aws_vpc_security_group_ingress_rule": read_vpc_rule, "aws_vpc_security_group_egress_rule": read_vpc_rule,
-    "aws_instance": read_instance,
+    "aws_instance": read_instance, "aws_eip": read_eip, "aws_eip_association": read_eip,
 }
 
 

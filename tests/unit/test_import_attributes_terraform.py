@@ -262,3 +262,16 @@ def test_load_balancers_databases_and_functions_are_nodes_with_their_groups(tmp_
     assert [s.split(": ", 2)[2] for s in result.skipped] == [
         "aws_launch_template.lt not carried over: a template: the instances launched from it are not in the plan "
         "(import describe-instances output once they run)"]
+
+
+@pytest.mark.parametrize("eip", [
+    ("aws_eip", "ip", {"public_ip": "198.51.100.77"}, {"instance": True},
+     {"instance": {"references": ["aws_instance.app.id", "aws_instance.app"]}}),
+    ("aws_eip_association", "ip", {"public_ip": "198.51.100.77"}, {"instance_id": True},
+     {"instance_id": {"references": ["aws_instance.app.id", "aws_instance.app"]}}),
+])
+def test_an_elastic_ip_is_its_instances_public_ip(tmp_path, eip):
+    result = plan(tmp_path, vpc(), subnet(), instance({"public_ip": "198.51.100.5"}, {}, {}), eip,
+                  ("aws_eip", "nat", {"domain": "vpc"}, {"public_ip": True}, {}))        # a NAT gateway's: nothing
+    [app] = result.loaded.topology.instances
+    assert str(app.public_ip) == "198.51.100.77"
