@@ -58,6 +58,13 @@ def write_health(lab: str, started: float, firewalls: dict[str, EniFirewall], se
     os.replace(tmp, path)
 
 
+def process_age() -> float:
+    """Seconds since this process started (/proc/self/stat field 22, clock ticks since boot)."""
+    with open("/proc/self/stat") as stat:
+        ticks = int(stat.read().rpartition(")")[2].split()[19])
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+
+
 def recover(lab: str, live: LabApi, firewalls: dict[str, EniFirewall], journal: Journal) -> dict[str, int]:
     """Replay the journal (JournalError when it cannot be trusted), then restore the tables."""
     changes = journal.load()
@@ -120,6 +127,7 @@ def serve(lab: str) -> None:
     try:
         write_health(lab, started, firewalls, server, recovered, live.recalled)
         paths.ready.write_text(f"{os.getpid()}\n")
+        log.info("enforcing: %d queues bound %.3f s after the process started", len(plan.enis), process_age())
         while not stopping:
             server.serve(HEALTH_PERIOD)
             now = time.monotonic()

@@ -28,7 +28,7 @@ SUPERVISOR_MODULE = "emulator.lab.supervisor"
 ENGINE_FATAL = 3                 # the engine's exit code for "do not restart me"
 BACKOFF = (0.0, 0.1, 0.3, 0.6, 1.0)   # pause before the n-th restart in a row
 MAX_IN_A_ROW = len(BACKOFF)
-STABLE = 30.0                    # seconds up after which a death no longer counts as "in a row"
+STABLE = 2.0                     # seconds up after which a death no longer counts as "in a row"
 STOP_GRACE = 5.0
 
 
