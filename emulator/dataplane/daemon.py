@@ -102,8 +102,6 @@ def serve(lab: str) -> None:
     plan = build_plan(topology)
     nacls = NaclState(topology)
     offloads = Offloads(topology, firewalls, nacls.gates) if topology.options.offload else None
-    kernel = KernelOffload(offloads, KernelConntrack(plan.fabric.name), live.flowlog.record_bulk) \
-        if offloads is not None else None
     NaclOps(live, nacls, sg_state, topology).install()
     # Every operation is installed: the journal may hold any of them.
     journal = Journal(paths.journal, paths.journal_commit)
@@ -114,6 +112,9 @@ def serve(lab: str) -> None:
         log.critical("%s", exc)
         raise SystemExit(ENGINE_FATAL) from None
     persisting = True
+    # Only now the fabric's netlink: an engine that refuses its journal touches nothing.
+    kernel = KernelOffload(offloads, KernelConntrack(plan.fabric.name), live.flowlog.record_bulk) \
+        if offloads is not None else None
     server = QueueServer(plan, firewalls, public_sources(topology), observe=live.observe, offloads=offloads,
                          nacls=nacls)
     if kernel is not None:
@@ -149,10 +150,13 @@ def serve(lab: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m emulator.dataplane.daemon LAB", file=sys.stderr)
+    if len(args) not in (1, 2) or args[1:] not in ([], ["--standby"]):
+        print("usage: python -m emulator.dataplane.daemon LAB [--standby]", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # A standby (kept by the supervisor) has imported everything; it serves once told to.
+    if args[1:] and not sys.stdin.buffer.readline():
+        return 0            # the supervisor is gone, or dropped it
     serve(args[0])
     return 0
 

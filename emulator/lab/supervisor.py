@@ -4,9 +4,10 @@
 
 Started detached by `up`; it starts the engine as its child and, when the engine dies, starts it
 again at once, then after a growing pause (BACKOFF, all well under 2 s) while it keeps dying.
-After MAX_IN_A_ROW restarts in a row (the engine never stayed up STABLE seconds) it gives up:
-the lab stays closed and `status` says why. An engine that refuses to start (exit code
-ENGINE_FATAL, e.g. a damaged journal) is not restarted at all: retrying would not help.
+A standby engine (imports done, waiting on its stdin) is kept ready once the engine enforces, so a
+restart skips the interpreter's start-up. After MAX_IN_A_ROW restarts in a row (the engine never
+stayed up STABLE seconds) it gives up: the lab stays closed and `status` says why. An engine that
+refuses to start (exit code ENGINE_FATAL, e.g. a damaged journal) is not restarted at all.
 While no engine runs the hooks drop every packet (no --queue-bypass): the lab is closed, never
 open. SIGTERM (sent by `down`, which stops the supervisor before anything else) stops the engine
 and then the supervisor. Its account is `supervisor.json` in the state directory.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -82,16 +84,50 @@ class Supervisor:
         self.where = paths(lab)
         self.account = Account(os.getpid())
         self.engine: subprocess.Popen | None = None
+        self.standby: subprocess.Popen | None = None
         self.stopping = False
 
-    def _start(self) -> None:
+    def _spawn(self, standby: bool) -> subprocess.Popen:
         log = os.open(self.where.logs / "engine.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            self.engine = subprocess.Popen([sys.executable, "-m", ENGINE_MODULE, self.lab],
-                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            argv = [sys.executable, "-m", ENGINE_MODULE, self.lab, *(["--standby"] if standby else [])]
+            return subprocess.Popen(argv, stdin=subprocess.PIPE if standby else subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT)
         finally:
             os.close(log)
+
+    def _start(self) -> None:
+        """The standby takes over if it is there, else a fresh engine starts."""
+        engine, self.standby = self.standby, None
+        if engine is not None and engine.poll() is None and engine.stdin is not None:
+            try:
+                engine.stdin.write(b"go\n")
+                engine.stdin.close()
+            except OSError:             # it died meanwhile
+                engine = None
+        else:
+            engine = None
+        self.engine = engine or self._spawn(standby=False)
         self.account.engine_pid = self.engine.pid
+
+    def _watch(self) -> int:
+        """Wait for the engine to exit (its return code); once it enforces, start a standby."""
+        assert self.engine is not None
+        pidfd = os.pidfd_open(self.engine.pid)
+        try:
+            while (returncode := self.engine.poll()) is None:
+                if self.standby is None and not self.stopping and self._was_ready():
+                    self.standby = self._spawn(standby=True)
+                select.select([pidfd], [], [], None if self.standby is not None else 0.05)
+            return returncode
+        finally:
+            os.close(pidfd)
+
+    def _drop_standby(self) -> None:
+        if self.standby is not None:
+            self.standby.kill()
+            self.standby.wait()
+            self.standby = None
 
     def _was_ready(self) -> bool:
         """The engine just gone had bound its queues (`up` had seen the lab enforced)."""
@@ -102,8 +138,9 @@ class Supervisor:
 
     def stop(self, signum: int, frame: object) -> None:
         self.stopping = True
-        if self.engine is not None and self.engine.poll() is None:
-            self.engine.terminate()
+        for process in (self.engine, self.standby):
+            if process is not None and process.poll() is None:
+                process.terminate()
 
     def run(self) -> int:
         self._start()
@@ -112,7 +149,7 @@ class Supervisor:
         while True:
             assert self.engine is not None
             started = time.monotonic()
-            returncode = self.engine.wait()
+            returncode = self._watch()
             if self.stopping:
                 break
             reason = death_reason(returncode, self.where)
@@ -126,6 +163,7 @@ class Supervisor:
                 account.gave_up = reason if returncode == ENGINE_FATAL else \
                     f"the engine exited during start-up ({reason})" if never_ready else \
                     f"the engine died {MAX_IN_A_ROW + 1} times in a row (last: {reason})"
+                self._drop_standby()
                 account.state = "gave up"
                 account.engine_pid = None
                 account.save(self.where)
@@ -141,6 +179,7 @@ class Supervisor:
             account.last_restart = time.time()
             account.state = "watching"
             account.save(self.where)
+        self._drop_standby()
         self.account.state = "stopped"
         self.account.save(self.where)
         return 0
