@@ -123,6 +123,7 @@ def serve(lab: str) -> None:
         kernel.release_all()
         # From now on every change pulls back the offloaded flows it could alter before its answer.
         live.set_recall(kernel.recall)
+    snapshots = tables.Snapshots(paths.tables, HEALTH_PERIOD)
     control = ControlServer(paths.control, journaled(live, journal, time.monotonic), server.register,
                             server.unregister)
     try:
@@ -138,7 +139,7 @@ def serve(lab: str) -> None:
             for firewall in firewalls.values():
                 firewall.expire(now)
             live.tick(now)
-            tables.save(paths.tables, firewalls, now)
+            snapshots.tick(firewalls, now, time.monotonic)
             write_health(lab, started, firewalls, server, recovered, live.recalled)
     finally:
         control.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from emulator.control.api import LabApi, permission
 from emulator.dataplane import tables
 from emulator.dataplane.journal import Journal, journaled
@@ -83,3 +85,13 @@ def test_snapshot_rows_round_trip_every_field(tmp_path: Path) -> None:
     slots = [s for s in type(old).__slots__ if s != "initiator"]
     assert [getattr(new, s) for s in slots] == [getattr(old, s) for s in slots]
     assert new.initiator is Direction.INGRESS
+
+
+def test_snapshots_are_taken_every_period_or_less_often_when_slow(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    snapshots = tables.Snapshots(tmp_path / "tables", 1.0)
+    clock = iter([0.0, 0.01, 1.0, 1.2]).__next__        # the second snapshot takes 0.2 s
+    assert snapshots.tick(h.firewalls, 0.0, clock) and (tmp_path / "tables").exists()
+    assert not snapshots.tick(h.firewalls, 0.9, clock)
+    assert snapshots.tick(h.firewalls, 1.0, clock)
+    assert snapshots.next == pytest.approx(1.0 + tables.SNAPSHOT_SHARE * 0.2)
