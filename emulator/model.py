@@ -129,9 +129,10 @@ class SecurityGroup:
 
 @dataclass(frozen=True)
 class Service:
-    type: str                          # http | tcp | udp-echo | ssh | http-proxy
+    type: str                          # http | https | tcp | udp-echo | ssh | http-proxy | ftp | rdp
     port: int
     to: str | None = None              # http-proxy target "instance:port"
+    passive_ports: PortRange | None = None   # ftp: where passive-mode data connections land
 
     @property
     def transport(self) -> int:

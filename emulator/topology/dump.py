@@ -27,7 +27,7 @@ from ..model import (
 )
 from .nacls import default_nacl
 from .security_groups import DEFAULT_SG, default_egress, default_sg
-from .services import SSH_PORT
+from .services import DEFAULT_PORTS
 
 
 def dump(topology: Topology) -> dict:
@@ -142,8 +142,10 @@ def _instance(t: Topology, i: Instance) -> dict[str, object]:
     if default is None or i.security_groups != (default.id,):
         out["security_groups"] = [_sg_ref(t, ref) for ref in i.security_groups]
     if i.services:
-        out["services"] = [{"type": s.type, **({"port": s.port} if (s.type, s.port) != ("ssh", SSH_PORT) else {}),
-                            **({"to": s.to} if s.to is not None else {})} for s in i.services]
+        out["services"] = [{"type": s.type, **({"port": s.port} if DEFAULT_PORTS.get(s.type) != s.port else {}),
+                            **({"to": s.to} if s.to is not None else {}),
+                            **({"passive_ports": str(s.passive_ports)} if s.passive_ports is not None else {})}
+                           for s in i.services]
     conntrack = {n: getattr(i.conntrack, n) for n in AWS_TIMEOUTS
                  if getattr(i.conntrack, n) != getattr(t.options.timeouts, n)}
     if conntrack:
