@@ -57,3 +57,19 @@ def instance_id_for(lab: str, instance: str) -> str:
 
 def subnet_id_for(lab: str, subnet: str) -> str:
     return "subnet-" + _hex17(f"{lab}/{subnet}")
+
+
+# EC2's IP-based hostnames in us-east-1 (the region the flow logs use). "EC2 instance hostnames, DNS
+# names, and domains" (docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-naming.html): the
+# private name is ip-<private IPv4 with dashes>.ec2.internal, the public one
+# ec2-<public IPv4 with dashes>.compute-1.amazonaws.com.
+PRIVATE_DOMAIN = "ec2.internal"
+PUBLIC_DOMAIN = "compute-1.amazonaws.com"
+
+
+def private_dns_name(address: object) -> str:
+    return f"ip-{str(address).replace('.', '-')}.{PRIVATE_DOMAIN}"
+
+
+def public_dns_name(address: object) -> str:
+    return f"ec2-{str(address).replace('.', '-')}.{PUBLIC_DOMAIN}"

@@ -81,6 +81,16 @@ class LabPaths:
     def ssh(self) -> Path:
         return self.root / "ssh"
 
+    @property
+    def ca(self) -> Path:
+        """The lab's certificate authority and the certificates it issued (instance.pem/.key)."""
+        return self.root / "ca"
+
+    @property
+    def ftp(self) -> Path:
+        """What each ftp service shares, read-only: ftp/<instance>/."""
+        return self.root / "ftp"
+
 
 def paths(lab: str) -> LabPaths:
     return LabPaths(RUN_DIR / lab)

@@ -21,6 +21,12 @@ ENI_PREFIX = "eni-"            # fabric end of an instance's veth: its ENI
 IGW_PREFIX = "igw-"            # fabric end of an internet host's veth
 IGW_GATEWAY_V4 = IPv4Address("169.254.0.1")   # next hop of internet hosts; never routed
 LINK_GATEWAY_V6 = IPv6Address("fe80::1")      # next hop of every IPv6 node
+# The Amazon DNS server's other addresses besides VPC base + 2 (vpc-dns.html); internet hosts ask
+# the lab's "public DNS" at their gateway. All live on the fabric's lo: traffic to the fabric's own
+# addresses never meets an SG queue (nor anything else of the engine), as in AWS.
+VPC_DNS_LINK_LOCAL = IPv4Address("169.254.169.253")
+VPC_DNS_V6 = IPv6Address("fd00:ec2::253")
+INTERNET_DNS = IGW_GATEWAY_V4
 HAIRPIN_MARK = 0x1             # skb mark bit: instance -> public IP of another instance
 OFFLOAD_MARK = 0x2             # connmark bit: the engine hands the flow's later packets to the kernel
 PULLBACK_MARK = 0x4            # mark bit, verdict then connection: the flow closes, no more fast path
@@ -83,6 +89,7 @@ class Namespace:
     routes: tuple[Route, ...]
     sysctls: tuple[tuple[str, str], ...]
     hosts: str                 # /etc/netns/<name>/hosts ("" for the fabric: it needs none)
+    nameservers: tuple[str, ...] = ()   # its /etc/netns/<name>/resolv.conf (none: names from hosts only)
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -149,6 +156,7 @@ class LabPlan:
             lines += [f"  addr  {a.cidr} dev {a.dev}{' nodad' if a.nodad else ''}" for a in ns.addresses]
             lines += [f"  route {' '.join(r.args())}" for r in ns.routes]
             lines += [f"  sysctl {k}={v}" for k, v in ns.sysctls]
+            lines += [f"  nameserver {a}" for a in ns.nameservers]
         lines += [f"veth {v.device} <-> {v.peer_ns}/{v.peer}" for v in self.veths]
         if self.enis:
             lines.append(f"queue {ENI_QUEUE}: every ENI ({len(self.enis)}), told apart by interface")
@@ -219,11 +227,17 @@ def _views(topology: Topology) -> dict[str, Views]:
     return views
 
 
-def _hosts(seen: Views) -> str:
-    """A node's /etc/hosts from its own views (what it calls each other node)."""
+def _hosts(node: str, seen: Views, resolved: bool) -> str:
+    """localhost and the node itself; every other name comes from the lab's DNS (lab/dns.py), or
+    from here when the node has no resolver to ask (an IPv6-only internet host)."""
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost"]
-    lines += [f"{address}\t{dst}" for _, dst, _, address in seen]
+    lines += [f"{address}\t{dst}" for _, dst, _, address in seen if dst == node or not resolved]
     return "\n".join(lines) + "\n"
+
+
+def vpc_nameservers(topology: Topology, inst: Instance) -> tuple[str, ...]:
+    dual = inst.ipv6 is not None and topology.vpc.ipv6_cidr is not None
+    return (str(topology.vpc.dns_ip), *([str(VPC_DNS_V6)] if dual else []))
 
 
 # -- namespaces -----------------------------------------------------------------------------
@@ -238,7 +252,8 @@ def _instance_ns(topology: Topology, inst: Instance, seen: Views) -> Namespace:
         routes += [Route(str(subnet.ipv6_cidr), NODE_DEV, str(LINK_GATEWAY_V6)),
                    Route("default", NODE_DEV, str(LINK_GATEWAY_V6))]
     return Namespace(namespace_name(topology.name, inst.name), inst.name, "instance",
-                     tuple(addresses), tuple(routes), (), _hosts(seen))
+                     tuple(addresses), tuple(routes), (), _hosts(inst.name, seen, True),
+                     vpc_nameservers(topology, inst))
 
 
 def _internet_ns(topology: Topology, host: InternetHost, seen: Views) -> Namespace:
@@ -250,13 +265,17 @@ def _internet_ns(topology: Topology, host: InternetHost, seen: Views) -> Namespa
     if host.ipv6 is not None:
         addresses.append(Address(f"{host.ipv6}/128", NODE_DEV, nodad=True))
         routes.append(Route("default", NODE_DEV, str(LINK_GATEWAY_V6)))
+    nameservers = (str(INTERNET_DNS),) if host.ip is not None else ()
     return Namespace(namespace_name(topology.name, host.name), host.name, "internet",
-                     tuple(addresses), tuple(routes), (), _hosts(seen))
+                     tuple(addresses), tuple(routes), (), _hosts(host.name, seen, bool(nameservers)),
+                     nameservers)
 
 
 def _fabric_ns(topology: Topology, name: str, eni_dev: dict[str, str],
                igw_dev: dict[str, str]) -> Namespace:
-    addresses: list[Address] = []
+    addresses = [Address(f"{topology.vpc.dns_ip}/32", "lo"), Address(f"{VPC_DNS_LINK_LOCAL}/32", "lo")]
+    if topology.vpc.ipv6_cidr is not None:
+        addresses.append(Address(f"{VPC_DNS_V6}/128", "lo", nodad=True))
     routes: list[Route] = []
     sysctls: list[tuple[str, str]] = [
         ("net.ipv4.ip_forward", "1"), ("net.ipv6.conf.all.forwarding", "1"),
@@ -410,7 +429,9 @@ def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -
               f"-j SNAT --to-source {i.public_ip}" for i in public)]
     # The internet reaches only public IPs (DNAT) and replies to NATed flows; only instances
     # with a public IP reach the internet; without one, hairpin to public IPs goes nowhere.
-    filter4 = [f"-A INPUT -i {igw_wild} -j DROP",
+    filter4 = [*(f"-A INPUT -i {igw_wild} -d {INTERNET_DNS}/32 -p {p} --dport 53 -j ACCEPT"
+                 for p in ("udp", "tcp")),
+               f"-A INPUT -i {igw_wild} -j DROP",
                f"-A FORWARD -i {igw_wild} -m conntrack --ctstate DNAT,SNAT -j ACCEPT",
                f"-A FORWARD -i {igw_wild} -o {eni_wild} -j DROP",
                *_internet_rules(public, private_only)]

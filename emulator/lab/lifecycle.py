@@ -18,7 +18,7 @@ from emulator.model import PROTO_TCP, Instance, Topology
 from emulator.paths import NETNS_ETC
 from emulator.plan import LabPlan, build_plan
 
-from . import cleanup, hooks, netns, state, supervisor
+from . import cleanup, dns, hooks, netns, state, supervisor, tls
 from .services import prepare_ssh, start_services
 from .state import LabState
 
@@ -133,11 +133,26 @@ def _build_network(plan: LabPlan, record: LabState, progress: Progress) -> None:
     for ns, directory in zip(plan.nodes, directories):
         directory.mkdir(parents=True)
         (directory / "hosts").write_text(ns.hosts)
+    dns.write_node_files(plan, NETNS_ETC)
     progress(f"links: {len(plan.veths)} veth pairs")
     for veth in plan.veths:
         netns.add_veth(plan.fabric.name, veth, plan.marker)
     for ns in plan.namespaces:
         netns.configure(ns)
+
+
+def _start_resolvers(topology: Topology, plan: LabPlan, record: LabState, progress: Progress) -> None:
+    progress("dns: dnsmasq at the VPC's base + 2" + (" and for the internet" if topology.internet else ""))
+    record.paths.logs.mkdir(parents=True, exist_ok=True)
+    for role, pid in dns.start_resolvers(topology, plan, record.paths.logs):
+        record.add_pid(role, pid)
+
+
+def _trust_lab_ca(plan: LabPlan, record: LabState, progress: Progress) -> None:
+    progress("tls: the lab's CA, trusted in every lab namespace")
+    ca = tls.create_ca(record.lab, record.paths.ca)
+    for ns in plan.nodes:
+        tls.install_trust(ca, NETNS_ETC / ns.name)
 
 
 def _start_engine(record: LabState, progress: Progress) -> None:
@@ -205,6 +220,8 @@ def up(topology: Topology, progress: Progress = lambda message: None, enforce: b
     try:
         with _sigterm_interrupts():
             _build_network(plan, record, progress)
+            _start_resolvers(topology, plan, record, progress)
+            _trust_lab_ca(plan, record, progress)
             progress(f"hooks: {frontend}, {len(plan.enis)} ENIs on one queue")
             record.frontend = frontend
             record.save()

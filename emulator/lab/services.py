@@ -1,7 +1,7 @@
 """Real services inside instance namespaces: the lab's ssh keys and configs, starting an
-instance's listeners (servers.py for http/tcp/udp-echo/http-proxy, OpenSSH for ssh) and
-stopping them. Root only: everything runs through `ip netns exec`, so the /etc/netns/<ns>/
-bind mounts (hosts, ssh) apply.
+instance's listeners (guest/servers.py for http/https/tcp/udp-echo/http-proxy/rdp, OpenSSH
+for ssh and sftp, pyftpdlib for ftp) and stopping them. Root only: everything runs through
+`ip netns exec`, so the /etc/netns/<ns>/ bind mounts (hosts, resolv.conf, ssh, ssl) apply.
 """
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
 
 from emulator.errors import LabError
 from emulator.model import PROTO_TCP, PROTO_UDP, Instance, Service, Topology
-from emulator.paths import NETNS_ETC
+from emulator.paths import NETNS_ETC, LabPaths
 
-from . import netns, processes
+from . import netns, processes, tls
+from .ftp import spawn_argv as ftp_argv
 from .state import private
 
 SSHD = "/usr/sbin/sshd"
@@ -29,7 +30,8 @@ STOP_GRACE = 3.0
 POLL = 0.05
 SSH_CONNECT_TIMEOUT = 5                # a blocked SYN should read as a timeout, not a hang
 TCP_LISTEN = "0A"                      # /proc/net/tcp state column
-SERVICE_MARKERS = (b"emulator.guest.servers", b"sshd")   # in the cmdline of every process we start
+# In the cmdline of every process we start (dnsmasq: the lab's DNS, lab/dns.py).
+SERVICE_MARKERS = (b"emulator.guest.servers", b"sshd", b"pyftpdlib", b"dnsmasq")
 
 
 @dataclass(frozen=True)
@@ -193,21 +195,33 @@ def start_services(lab: str, instance: Instance, ns: str, state_dir: Path,
     _check_proxy_targets(lab, instance, topology)
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    served = tuple(s for s in instance.services if s.type != "ssh")
-    ssh = tuple(s for s in instance.services if s.type == "ssh")
+    served = tuple(s for s in instance.services if s.type not in ("ssh", "ftp"))
     started: list[_Started] = []
     try:
         if served:
-            spec = json.dumps([asdict(s) for s in served])
-            started.append(_spawn(ns, [sys.executable, "-m", "emulator.guest.servers",
-                                       "--name", instance.name, "--spec", spec],
+            started.append(_spawn(ns, _server_argv(instance, served, LabPaths(state_dir)),
                                   "service server", served, logs / f"{instance.name}.log"))
-        started += [_spawn_sshd(lab, instance, ns, state_dir, service, logs) for service in ssh]
+        for service in instance.services:
+            if service.type == "ssh":
+                started.append(_spawn_sshd(lab, instance, ns, state_dir, service, logs))
+            elif service.type == "ftp":
+                argv = ftp_argv(instance, service, LabPaths(state_dir).ftp / instance.name)
+                started.append(_spawn(ns, argv, "ftp server (pyftpdlib)", (service,),
+                                      logs / f"{instance.name}-ftp-{service.port}.log"))
         _wait_listening(lab, instance, ns, started)
     except BaseException:
         stop_services([s.process.pid for s in started])
         raise
     return [s.process.pid for s in started]
+
+
+def _server_argv(instance: Instance, served: tuple[Service, ...], paths: LabPaths) -> list[str]:
+    spec = json.dumps([{"type": s.type, "port": s.port, "to": s.to} for s in served])
+    argv = [sys.executable, "-m", "emulator.guest.servers", "--name", instance.name, "--spec", spec]
+    if any(s.type == "https" for s in served):
+        cert, key = tls.issue(tls.load_ca(paths.ca), instance)
+        argv += ["--tls-cert", str(cert), "--tls-key", str(key)]
+    return argv
 
 
 def _spawn_sshd(lab: str, instance: Instance, ns: str, state_dir: Path, service: Service,

@@ -91,7 +91,7 @@ def test_long_names_in_a_plan_stay_unique_across_enis_and_igw_links() -> None:
     plan = build_plan(topo(instances=instances))
     devices = [v.device for v in plan.veths]
     assert len(set(devices)) == len(devices) and all(len(d) <= IFNAMSIZ for d in devices)
-    assert set(plan.fabric.devices) == set(devices)
+    assert set(plan.fabric.devices) == {*devices, "lo"}
 
 
 def test_instance_addresses_and_routes() -> None:
@@ -112,7 +112,8 @@ def test_fabric_is_a_router_with_proxy_arp_and_host_routes() -> None:
     fabric = build_plan(topo()).fabric
     cidrs = {(a.dev, a.cidr) for a in fabric.addresses}
     assert {("eni-alb", "10.0.1.1/32"), ("eni-alb", "fe80::1/64"), ("eni-app", "10.0.2.1/32"),
-            ("eni-db", "10.0.2.1/32"), ("igw-you", "169.254.0.1/32"), ("igw-you", "fe80::1/64")} == cidrs
+            ("eni-db", "10.0.2.1/32"), ("igw-you", "169.254.0.1/32"), ("igw-you", "fe80::1/64"),
+            ("lo", "10.0.0.2/32"), ("lo", "169.254.169.253/32"), ("lo", "fd00:ec2::253/128")} == cidrs
     routes = {tuple(r.args()) for r in fabric.routes}
     assert ("10.0.1.10/32", "dev", "eni-alb") in routes
     assert ("fd00:10:0:1::10/128", "dev", "eni-alb") in routes
@@ -133,14 +134,33 @@ def test_internet_host_sits_behind_a_link_local_gateway() -> None:
         ["default", "via", "fe80::1", "dev", "eth0"]]
 
 
-def test_hosts_files_show_private_addresses_inside_and_public_ones_outside() -> None:
+def test_names_come_from_the_lab_dns_and_hosts_files_name_only_the_node_itself() -> None:
     plan = build_plan(topo())
-    inside = plan.namespace("app").hosts.splitlines()
-    assert "10.0.1.10\talb" in inside and "10.0.2.20\tdb" in inside and "203.0.113.10\tyou" in inside
-    assert "198.51.100.10\talb" not in inside
-    outside = plan.namespace("you").hosts.splitlines()
-    assert "198.51.100.10\talb" in outside and "fd00:10:0:1::10\talb" in outside
-    assert not any(line.endswith(("\tapp", "\tdb")) for line in outside)
+    app, you = plan.namespace("app"), plan.namespace("you")
+    assert app.hosts.splitlines() == ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost", "10.0.2.10\tapp"]
+    assert app.nameservers == ("10.0.0.2",)                    # app has no IPv6
+    assert plan.namespace("alb").nameservers == ("10.0.0.2", "fd00:ec2::253")
+    assert you.nameservers == ("169.254.0.1",)
+    assert you.hosts.splitlines()[2:] == ["203.0.113.10\tyou", "2001:db8:ff::10\tyou"]
+    assert "nameserver 10.0.0.2" in plan.render()
+
+
+def test_an_ipv6_only_internet_host_has_no_resolver_and_keeps_every_name_in_its_hosts_file() -> None:
+    plan = build_plan(topo(internet=(InternetHost("six", ipv6=IPv6Address("2001:db8:ff::6")),)))
+    six = plan.namespace("six")
+    assert six.nameservers == ()
+    assert "fd00:10:0:1::10\talb" in six.hosts.splitlines()
+
+
+def test_the_internet_may_ask_only_its_dns_at_the_gateway_of_the_fabric() -> None:
+    filter4 = next(r.text for r in build_plan(topo()).rulesets if r.table == "filter").splitlines()
+    accept = [i for i, line in enumerate(filter4) if "-d 169.254.0.1/32" in line and "--dport 53 -j ACCEPT" in line]
+    drop = filter4.index("-A INPUT -i igw-+ -j DROP")
+    assert len(accept) == 2 and max(accept) < drop
+
+
+def test_hosts_views_show_private_addresses_inside_and_public_ones_outside() -> None:
+    plan = build_plan(topo())
     assert plan.address("you", "alb") == "198.51.100.10"
     assert plan.address("app", "alb") == "10.0.1.10"
     assert plan.address("you", "alb", 6) == "fd00:10:0:1::10"
