@@ -99,13 +99,9 @@ def exec_(name: str | None, node: str, argv: tuple[str, ...]) -> None:
 
 @click.command()
 def demo() -> None:
-    """Live demo (root): the built-in three-tier lab, real curl/ssh/nc on every hop, then tear-down."""
+    """Live demo (root): the built-in three-tier and classic-ports labs, real curl/ssh/nc on every hop."""
     from emulator.render.text import OUTCOME_STYLE
     from emulator.testing import demo as live_demo
-
-    topology = load_file(str(live_demo.DEFAULT_TOPOLOGY)).topology
-    console.print(f"[bold]sgemu demo[/bold]: {live_demo.DEFAULT_TOPOLOGY.name} "
-                  "(internet -> alb 80/443 -> app 8080 -> db 3306)")
 
     def show(step: live_demo.Attempt, command: str, seen: live_demo.Observed, predicted: str, why: str) -> None:
         style = OUTCOME_STYLE[seen.outcome]
@@ -116,7 +112,11 @@ def demo() -> None:
                       f" ({escape(seen.detail)}){agree}")
         console.print(f"  why: {escape(why)}")
 
-    bad = live_demo.run(topology, show, lambda msg: console.print(f"[dim]{escape(msg)}[/dim]"))
+    bad = 0
+    for path, steps, summary in live_demo.ACTS:
+        console.print(f"\n[bold]sgemu demo[/bold]: {path.name} ({escape(summary)})")
+        bad += live_demo.run(load_file(str(path)).topology, show,
+                             lambda msg: console.print(f"[dim]{escape(msg)}[/dim]"), steps)
     if bad:
         raise EmulatorError(f"{bad} real outcome(s) differed from the engine's prediction")
     console.print("\n[green]every real outcome matched the engine's prediction[/green]")

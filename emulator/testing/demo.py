@@ -1,4 +1,5 @@
-"""`sgemu demo`: bring the built-in three-tier lab up, try every hop with real clients, tear down.
+"""`sgemu demo`: bring the built-in labs up one after the other (the three-tier chain, then the
+classic ports), try every hop with real clients, tear down.
 
 Each attempt is a real `curl`, `ssh` or `nc` run inside a namespace; its outcome is read from the
 client's own exit status and message, timed, and set beside the engine's prediction (`explain`).
@@ -18,6 +19,7 @@ from emulator.model import Topology
 
 # Shipped as package data, so `sgemu demo` works from any directory and from an installed wheel.
 DEFAULT_TOPOLOGY = Path(str(files("emulator") / "topologies" / "three-tier.yaml"))
+CLASSIC_TOPOLOGY = Path(str(files("emulator") / "topologies" / "classic-ports.yaml"))
 CLIENT_TIMEOUT = 3          # seconds each real client waits before giving up
 
 
@@ -26,15 +28,19 @@ class Attempt:
     src: str
     dst: str
     port: int
-    client: str             # curl | ssh | nc
+    client: str             # curl (http) | https | ftp (a passive listing, control on 21) | ssh | nc
     story: str              # what the audience should take from it
     private: bool = False   # dial DST's private IP instead of its name (which resolves per source)
 
     def argv(self, address: str) -> list[str]:
         t = str(CLIENT_TIMEOUT)
-        if self.client == "curl":
+        if self.client in ("curl", "https"):
+            scheme = "http" if self.client == "curl" else "https"
             return ["curl", "-sS", "-o", "/dev/null", "-w", "HTTP %{http_code}", "--connect-timeout", t,
-                    "-m", t, f"http://{address}:{self.port}/"]
+                    "-m", t, f"{scheme}://{address}:{self.port}/"]
+        if self.client == "ftp":       # self.port is the port explained: 21, or a passive data port
+            return ["curl", "-sS", "-o", "/dev/null", "-w", "%{num_connects} connections, FTP %{response_code}",
+                    "--connect-timeout", t, "-m", t, f"ftp://{address}/"]
         if self.client == "ssh":
             return ["ssh", "-o", f"ConnectTimeout={t}", "-p", str(self.port), address, "hostname"]
         return ["nc", "-v", "-N", "-w", t, address, str(self.port)]
@@ -58,6 +64,20 @@ THREE_TIER = (
 )
 
 
+CLASSIC = (
+    Attempt("you", "web", 443, "https", "a real TLS server: curl verifies the lab CA's certificate, no -k"),
+    Attempt("stranger", "web", 443, "https", "443 is open to all; the certificate names web's public DNS "
+            "name and IP too"),
+    Attempt("stranger", "web", 22, "ssh", "SSH is for the admin's address only: silent drop"),
+    Attempt("you", "files", 21, "ftp", "passive FTP: the control connection on 21, then a data connection "
+            "to 50000-50100, both allowed for you"),
+    Attempt("stranger", "files", 50000, "ftp", "the classic symptom: the control connection logs in, the "
+            "passive data connection (50000-50100) is dropped, the listing never comes"),
+)
+ACTS = ((DEFAULT_TOPOLOGY, THREE_TIER, "internet -> alb 80/443 -> app 8080 -> db 3306"),
+        (CLASSIC_TOPOLOGY, CLASSIC, "https with the lab's CA, ssh for one address, ftp control and data"))
+
+
 @dataclass(frozen=True)
 class Observed:
     outcome: str            # open | refused | timeout
@@ -70,7 +90,7 @@ def classify(client: str, returncode: int, output: str) -> str:
     after an instant means RST; 28 is its timeout)."""
     if returncode == 0:
         return "open"
-    if "refused" in output.lower() or (client == "curl" and returncode == 7):
+    if "refused" in output.lower() or (client in ("curl", "https", "ftp") and returncode == 7):
         return "refused"
     return "timeout"
 
@@ -87,12 +107,12 @@ def attempt(lab: str, step: Attempt, address: str) -> Observed:
 
 
 def run(topology: Topology, show: Callable[[Attempt, str, Observed, str, str], None],
-        progress: Callable[[str], None]) -> int:
+        progress: Callable[[str], None], steps: tuple[Attempt, ...] = THREE_TIER) -> int:
     """Up, every attempt, down. Returns how many real outcomes disagreed with the engine."""
     status = labs.up(topology, progress)
     disagreements = 0
     try:
-        for step in THREE_TIER:
+        for step in steps:
             predicted = explain(topology, step.src, step.dst, step.port)
             address = str(topology.instance(step.dst).private_ip) if step.private else step.dst
             seen = attempt(status.lab, step, address)

@@ -1,4 +1,4 @@
-"""The README's main job: `sgemu demo` brings the three-tier lab up, every real client outcome matches
+"""The README's main job: `sgemu demo` brings the three-tier and classic-ports labs up, every real client outcome matches
 the engine's prediction, and nothing is left behind."""
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ def test_demo_runs_real_clients_and_tears_down():
     assert "every real outcome matched the engine's prediction" in out
     for attempt, outcome in (("you -> alb:80 (curl)", "open"), ("stranger -> alb:443 (curl)", "refused"),
                              ("you -> alb:22 (ssh)", "timeout"), ("app -> db:3306 (nc)", "open"),
-                             ("stranger -> db:3306 (nc)", "timeout")):
+                             ("stranger -> db:3306 (nc)", "timeout"),
+                             ("you -> web:443 (https)", "open"), ("stranger -> web:22 (ssh)", "timeout"),
+                             ("you -> files:21 (ftp)", "open"), ("stranger -> files:50000 (ftp)", "timeout")):
         block = out[out.index(attempt):].splitlines()
         assert block[2].strip().startswith(outcome), block[:3]
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert "sgemu-three-tier-" not in namespaces
+    assert "sgemu-three-tier-" not in namespaces and "sgemu-classic-ports-" not in namespaces
