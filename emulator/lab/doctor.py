@@ -15,8 +15,9 @@ from .lifecycle import engine_status
 # (program, Debian/Ubuntu package, needed to run a lab at all?)
 TOOLS = (("ip", "iproute2", True), ("sysctl", "procps", True), ("iptables-restore", "iptables", True),
          ("unshare", "util-linux", True), ("dnsmasq", "dnsmasq-base", True), ("openssl", "openssl", True),
-         ("curl", "curl", False), ("dig", "bind9-dnsutils", False), ("sftp", "openssh-client", False), ("nc", "netcat-openbsd", False),
-         ("ping", "iputils-ping", False), ("ssh", "openssh-client", False), ("ssh-keygen", "openssh-client", False),
+         ("curl", "curl", False), ("dig", "bind9-dnsutils", False), ("sftp", "openssh-client", False),
+         ("nc", "netcat-openbsd", False), ("ping", "iputils-ping", False), ("ssh", "openssh-client", False),
+         ("ssh-keygen", "openssh-client", False),
          ("/usr/sbin/sshd", "openssh-server", False), ("tcpdump", "tcpdump", False), ("iperf3", "iperf3", False),
          ("dot", "graphviz", False), ("ab", "apache2-utils", False), ("busybox", "busybox", False))
 
