@@ -15,7 +15,9 @@ Files in the state directory (root only, 0700):
   health.json      rewritten by the daemon every second (pid, start time, counters)
   control.sock     the engine's control socket (live changes, tables, flow logs), root only
   flowlogs.log     flow-log records (default format), appended as each interval closes
-  logs/            daemon and service logs
+  logs/            daemon, service and DNS (dns-vpc.log, dns-internet.log) logs
+  ca/              the lab's certificate authority (ca.pem, ca.key) and the https certificates it issued
+  ftp/<instance>/  what that instance's ftp service shares, read-only
 """
 from __future__ import annotations
 
