@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.integration,
 LAB = "it-classic"
 TOPOLOGY = """
 name: classic
-vpc: {cidr: 10.0.0.0/16}
+vpc: {cidr: 10.0.0.0/16, ipv6_cidr: "fd00:10::/56"}
 subnets:
-  - {name: public, cidr: 10.0.1.0/24}
+  - {name: public, cidr: 10.0.1.0/24, ipv6_cidr: "fd00:10:0:1::/64"}
   - {name: data, cidr: 10.0.3.0/24}
 network_acls:                     # the data subnet's NACL denies everything, both ways
   - {name: closed, subnets: [data], ingress: [], egress: []}
@@ -30,6 +30,7 @@ security_groups:
   - name: web-sg
     ingress:
       - {protocol: tcp, ports: 443, cidr: 203.0.113.10/32}
+      - {protocol: tcp, ports: 443, cidr: "2001:db8:ff::10/128"}
       - {protocol: tcp, ports: 443, group: dev-sg}
       - {protocol: tcp, ports: 22, cidr: 203.0.113.10/32}
       - {protocol: tcp, ports: 3389, cidr: 203.0.113.10/32}
@@ -50,6 +51,7 @@ instances:
   - name: web
     subnet: public
     private_ip: 10.0.1.10
+    ipv6: "fd00:10:0:1::10"
     public_ip: 198.51.100.20
     security_groups: [web-sg]
     services: [{type: https}, {type: ssh}, {type: rdp}]
@@ -62,7 +64,7 @@ instances:
   - {name: ops, subnet: public, private_ip: 10.0.1.40, security_groups: [ops-sg]}
   - {name: db, subnet: data, private_ip: 10.0.3.10, security_groups: [db-sg]}
 internet:
-  - {name: you, ip: 203.0.113.10}
+  - {name: you, ip: 203.0.113.10, ipv6: "2001:db8:ff::10"}
   - {name: stranger, ip: 198.51.100.7}
 """
 RDP_REQUEST = r"\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x03\x00\x00\x00"
@@ -92,6 +94,11 @@ def test_https_verifies_against_the_lab_ca_by_name_public_name_and_address(lab: 
         assert done.returncode == 0 and done.stdout == "web\n", f"{url}: {done.stderr}"
     inside = run_in(lab, "dev", ["curl", "-sS", "--max-time", "5", "https://ip-10-0-1-10.ec2.internal/"])
     assert inside.stdout == "web\n", inside.stderr
+
+
+def test_https_over_ipv6_verifies_too(lab: str) -> None:
+    done = run_in(lab, "you", ["curl", "-6", "-sS", "--max-time", "5", "https://web/"])
+    assert done.returncode == 0 and done.stdout == "web\n", done.stderr
 
 
 def test_openssl_s_client_verifies_the_chain(lab: str) -> None:
@@ -145,8 +152,10 @@ def test_sftp_through_the_instance_sshd(lab: str) -> None:
 
 
 def test_sftp_blocked_by_the_sg_times_out(lab: str) -> None:
+    started = time.monotonic()
     code, output = _sftp(lab, "stranger", "ls /\n")
-    assert code != 0 and "timed out" in output, output
+    # ssh reports its last attempt: web's IPv6 address after the IPv4 one timed out (stranger has no IPv6).
+    assert code != 0 and "Connection closed" in output and time.monotonic() - started >= 3, output
 
 
 def _sftp(lab: str, node: str, commands: str) -> tuple[int, str]:
@@ -170,7 +179,10 @@ def test_rdp_blocked_by_the_sg_times_out(lab: str) -> None:
 
 def test_dig_and_getent_resolve_instance_names_to_private_addresses_inside_the_vpc(lab: str) -> None:
     assert run_in(lab, "dev", ["dig", "+short", "web"]).stdout.split() == ["10.0.1.10"]
-    assert run_in(lab, "dev", ["getent", "hosts", "web"]).stdout.split()[0] == "10.0.1.10"
+    # getent goes through nsswitch (files, then the lab DNS): IPv4 and the IPv6 of a dual-stack instance.
+    assert run_in(lab, "dev", ["getent", "ahostsv4", "web"]).stdout.split()[0] == "10.0.1.10"
+    assert run_in(lab, "dev", ["getent", "hosts", "web"]).stdout.split()[0] == "fd00:10:0:1::10"
+    assert run_in(lab, "dev", ["getent", "hosts", "files"]).stdout.split() == ["10.0.1.20", "files"]
     assert run_in(lab, "dev", ["dig", "+short", "ip-10-0-1-10.ec2.internal"]).stdout.split() == ["10.0.1.10"]
     # A public DNS name resolves to the private address from inside the VPC, as in AWS.
     public = run_in(lab, "dev", ["dig", "+short", "ec2-198-51-100-20.compute-1.amazonaws.com"])
@@ -178,9 +190,17 @@ def test_dig_and_getent_resolve_instance_names_to_private_addresses_inside_the_v
     assert run_in(lab, "dev", ["dig", "+short", "-x", "10.0.1.10"]).stdout.split() == ["ip-10-0-1-10.ec2.internal."]
 
 
+def test_ipv6_names_and_the_resolver_at_fd00_ec2_253(lab: str) -> None:
+    assert run_in(lab, "dev", ["dig", "+short", "AAAA", "web"]).stdout.split() == ["fd00:10:0:1::10"]
+    answer = run_in(lab, "web", ["dig", "+short", "+time=2", "@fd00:ec2::253", "files"])
+    assert answer.stdout.split() == ["10.0.1.20"], answer.stdout + answer.stderr
+    assert "nameserver fd00:ec2::253" in run_in(lab, "web", ["cat", "/etc/resolv.conf"]).stdout
+    assert run_in(lab, "you", ["dig", "+short", "AAAA", "web"]).stdout.split() == ["fd00:10:0:1::10"]
+
+
 def test_internet_hosts_resolve_public_names_only(lab: str) -> None:
     assert run_in(lab, "you", ["dig", "+short", "web"]).stdout.split() == ["198.51.100.20"]
-    assert run_in(lab, "you", ["getent", "hosts", "web"]).stdout.split()[0] == "198.51.100.20"
+    assert run_in(lab, "you", ["getent", "ahostsv4", "web"]).stdout.split()[0] == "198.51.100.20"
     assert "status: NXDOMAIN" in run_in(lab, "you", ["dig", "files"]).stdout     # no public IP
 
 
