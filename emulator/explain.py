@@ -25,6 +25,7 @@ from .model import (
     IPAddress,
     Topology,
 )
+from .routes import TARGET_BLACKHOLE, TARGET_EIGW, TARGET_IGW, RouteChoice, route_from, routes_declared
 
 EPHEMERAL_PORT = 40000
 PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP}
@@ -117,6 +118,9 @@ class _Walk:
         self.listening = listening
         self.notes: list[str] = []
         self.now = 0.0
+        self.show_routes = routes_declared(topology)  # a lab with the default main table only: as before
+        self.route_out: RouteChoice | None = None     # the request leaving the VPC (source's route table)
+        self.route_back: RouteChoice | None = None    # the answer leaving the VPC (destination's route table)
 
     # --- addressing -------------------------------------------------------------------------
 
@@ -133,6 +137,10 @@ class _Walk:
                 return "both ends are internet hosts; no security group is on the path"
             if isinstance(src, Instance) and isinstance(dst, Instance):
                 self.crossing = src.subnet != dst.subnet
+            elif isinstance(src, Instance):
+                self.route_out = route_from(self.topology, src.subnet, d)
+            elif isinstance(dst, Instance):
+                self.route_back = route_from(self.topology, dst.subnet, s)
             return s, d, s, d
         if isinstance(src, Instance) and isinstance(dst, Instance):
             if self.dst_literal is not None and self.dst_literal == dst.public_ip:
@@ -150,13 +158,20 @@ class _Walk:
             if dst.public_ip is None:
                 return (f"{dst.name} has no public IP; the internet reaches instances only through "
                         "public IPs (or IPv6)")
+            self.route_back = route_from(self.topology, dst.subnet, src.ip)
             return src.ip, dst.public_ip, src.ip, dst.private_ip
         if isinstance(src, Instance) and isinstance(dst, InternetHost):
             if dst.ip is None:
                 return f"{dst.name} has no IPv4 address"
-            if src.public_ip is None:
+            self.route_out = choice = route_from(self.topology, src.subnet, dst.ip)
+            nat = self.topology.nat_gateway(choice.target or "")
+            if nat is not None:
+                self.notes.append(f"through NAT gateway {nat.name} ({nat.id}): {dst.name} sees its Elastic IP "
+                                  f"{nat.public_ip}; {src.name}'s SGs see {dst.name}'s real address")
+                return src.private_ip, dst.ip, nat.public_ip, dst.ip
+            if choice.target == TARGET_IGW and src.public_ip is None:
                 return f"{src.name} has no public IP, so it has no route to the internet"
-            return src.private_ip, dst.ip, src.public_ip, dst.ip
+            return src.private_ip, dst.ip, src.public_ip or src.private_ip, dst.ip
         return "both ends are internet hosts; no security group is on the path"
 
     # --- packets ----------------------------------------------------------------------------
@@ -255,6 +270,8 @@ class _Walk:
         if not self._pass(self.src, Direction.EGRESS, out, request):
             self._note_second_drop(arriving)
             return self._result("timeout", self._why(request, False), request)
+        if (dropped := self._routed(self.src, self.route_out, out, request, False)) is not None:
+            return self._result("timeout", dropped, request)
         if not self._pass(self.dst, Direction.INGRESS, arriving, request):
             return self._result("timeout", self._why(request, False), request)
         listening = self._listens()
@@ -263,6 +280,8 @@ class _Walk:
         back = self._answer(arriving, seen_dst, seen_src, listening)
         if not self._pass(self.dst, Direction.EGRESS, back, reply):
             return self._result("timeout", self._why(reply, True), request, reply)
+        if (dropped := self._routed(self.dst, self.route_back, back, reply, True)) is not None:
+            return self._result("timeout", dropped, request, reply)
         returning = self._answer(out, sent_dst, sent_src, listening)
         if not self._pass(self.src, Direction.INGRESS, returning, reply):
             return self._result("timeout", self._why(reply, True), request, reply)
@@ -272,6 +291,29 @@ class _Walk:
                                 f"{self.port}; its kernel answers {what}", request, reply)
         outcome = "open" if self.proto_name == "tcp" else "reply"
         return self._result(outcome, "allowed both ways", request, reply)
+
+    def _routed(self, node: Node, choice: RouteChoice | None, packet: Packet, hops: list[Hop],
+                answer: bool) -> str | None:
+        """The routing hop of a packet leaving the VPC; why it is dropped there, or None.
+        No route and blackhole routes discard silently; an egress-only gateway carries no answer
+        to a connection the internet opened; a NAT gateway carries none either."""
+        if choice is None or not isinstance(node, Instance):
+            return None
+        what = "the answer" if answer else "the packet"
+        if choice.target is None or choice.target == TARGET_BLACKHOLE:
+            why = f"{what} is discarded silently ({choice.describe()})"
+        elif answer and choice.target == TARGET_EIGW:
+            why = (f"{what} leaves through the egress-only internet gateway ({choice.describe()}), which "
+                   "lets no connection started on the internet through")
+        elif answer and choice.target not in (TARGET_IGW, TARGET_EIGW):
+            why = (f"{what} leaves through NAT gateway {choice.target} ({choice.describe()}), which "
+                   "forwards only connections started inside the VPC")
+        else:
+            if self.show_routes:
+                hops.append(Hop(f"{node.subnet} routing", _show(packet), None, choice.describe()))
+            return None
+        hops.append(Hop(f"{node.subnet} routing", _show(packet), None, f"DROP: {choice.describe()}"))
+        return why
 
     def _note_second_drop(self, arriving: Packet) -> None:
         """AWS checks both ENIs: say when the destination would drop the packet too."""

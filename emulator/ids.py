@@ -73,3 +73,9 @@ def private_dns_name(address: object) -> str:
 
 def public_dns_name(address: object) -> str:
     return f"ec2-{str(address).replace('.', '-')}.{PUBLIC_DOMAIN}"
+
+
+def resource_id_for(prefix: str, lab_or_vpc: str, name: str) -> str:
+    """The id of a route table, NAT gateway or gateway declared without one: prefix + "-" + 17 hex
+    digits of sha256(owner/name), stable per lab (rtb-, nat-, igw-, eigw-)."""
+    return f"{prefix}-" + _hex17(f"{lab_or_vpc}/{prefix}/{name}")

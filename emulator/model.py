@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
+from .routes import NatGateway, RouteTable, default_main_table
+
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 
@@ -328,6 +330,8 @@ class Topology:
     source: str = ""                   # the file it came from, for messages
     network_acls: tuple[NetworkAcl, ...] = ()
     prefix_lists: tuple[PrefixList, ...] = ()
+    route_tables: tuple[RouteTable, ...] = ()   # the loader always gives the main one (emulator/routes.py)
+    nat_gateways: tuple[NatGateway, ...] = ()
 
     def subnet(self, name: str) -> Subnet:
         return next(s for s in self.subnets if s.name == name)
@@ -364,3 +368,17 @@ class Topology:
 
     def find_prefix_list(self, ref: str) -> PrefixList | None:
         return next((p for p in self.prefix_lists if ref in (p.id, p.name)), None)
+
+    @property
+    def routing(self) -> tuple[RouteTable, ...]:
+        """Every route table, the main one first (the default main table when none is declared)."""
+        tables = self.route_tables or (default_main_table(""),)
+        return tuple(sorted(tables, key=lambda t: not t.main))
+
+    def route_table_of(self, subnet: str) -> RouteTable:
+        """The subnet's explicit association, else the main table."""
+        tables = self.routing
+        return next((t for t in tables if subnet in t.subnets), tables[0])
+
+    def nat_gateway(self, ref: str) -> NatGateway | None:
+        return next((n for n in self.nat_gateways if ref in (n.name, n.id)), None)

@@ -24,7 +24,7 @@ VERBS = {
     "probe": "probing:probe", "matrix": "probing:matrix",
     "sg": "live:sg", "instance": "live:instance", "conntrack": "live:conntrack",
     "flowlogs": "live:flowlogs", "watch": "live:watch",
-    "nacl": "network:nacl", "prefix-list": "network:prefix_list",
+    "nacl": "network:nacl", "prefix-list": "network:prefix_list", "route": "routing:route",
     "ui": "web:ui",
 }
 

@@ -25,6 +25,7 @@ import time
 
 from emulator.control.api import LabApi
 from emulator.control.nacl_ops import NaclOps
+from emulator.control.route_ops import RouteOps
 from emulator.control.server import ControlServer
 from emulator.dataplane import tables
 from emulator.dataplane.journal import Journal, JournalError, journaled
@@ -34,10 +35,11 @@ from emulator.dataplane.nfqueue import QueueServer, public_sources
 from emulator.engine.firewall import EniFirewall, build_firewalls
 from emulator.engine.naclstate import NaclState
 from emulator.engine.offload import Offloads
-from emulator.lab import state
+from emulator.lab import netns, state
 from emulator.lab.supervisor import ENGINE_FATAL
 from emulator.model import Topology
 from emulator.plan import build_plan
+from emulator.plan.routing import route_changes
 
 HEALTH_PERIOD = 1.0
 log = logging.getLogger("sgemu.engine")
@@ -63,6 +65,14 @@ def process_age() -> float:
     with open("/proc/self/stat") as stat:
         ticks = int(stat.read().rpartition(")")[2].split()[19])
     return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+
+
+def apply_routes(fabric: str, before: Topology, after: Topology) -> None:
+    """A live route change: the fabric's table routes of BEFORE become AFTER's. Routes replace in
+    place; a route to remove may be gone already (a replay after a restart), which is fine."""
+    changes = route_changes(build_plan(before).fabric.routes, build_plan(after).fabric.routes)
+    netns.batch(fabric, [c for c in changes if c.startswith("route replace")])
+    netns.batch(fabric, [c for c in changes if c.startswith("route del")], tolerate=True)
 
 
 def recover(lab: str, live: LabApi, firewalls: dict[str, EniFirewall], journal: Journal) -> dict[str, int]:
@@ -103,6 +113,7 @@ def serve(lab: str) -> None:
     nacls = NaclState(topology)
     offloads = Offloads(topology, firewalls, nacls.gates) if topology.options.offload else None
     NaclOps(live, nacls, sg_state, topology).install()
+    RouteOps(live, topology, lambda before, after: apply_routes(plan.fabric.name, before, after)).install()
     # Every operation is installed: the journal may hold any of them.
     journal = Journal(paths.journal, paths.journal_commit)
     try:

@@ -67,5 +67,5 @@ def install(plan: LabPlan, frontend: str) -> None:
     if bad:
         raise ValueError(f"refusing iptables-restore input {bad!r}: only names and addresses may reach iptables")
     for ruleset in plan.rulesets:
-        netns.run(netns.exec_argv(plan.fabric.name, [restore_command(frontend, ruleset.family)]),
-                  stdin=ruleset.text)
+        where = ruleset.namespace or plan.fabric.name
+        netns.run(netns.exec_argv(where, [restore_command(frontend, ruleset.family)]), stdin=ruleset.text)

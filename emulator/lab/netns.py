@@ -47,13 +47,16 @@ def _checked_namespace(name: str) -> str:
     return name
 
 
-def batch(ns: str, commands: list[str]) -> None:
-    """One `ip -batch` run; every line is checked, so no topology string can add a command."""
+def batch(ns: str, commands: list[str], family: int = 0, tolerate: bool = False) -> None:
+    """One `ip -batch` run; every line is checked, so no topology string can add a command.
+    `family` 6 runs `ip -6` (`ip rule` does not infer IPv6 from its addresses); `tolerate` runs
+    every line even when one fails (removing what may be gone already)."""
     bad = [c for c in commands if not BATCH_LINE.fullmatch(c)]
     if bad:
         raise ValueError(f"refusing ip -batch input {bad!r}: only names and addresses may reach ip")
     if commands:
-        run(["ip", "-n", _checked_namespace(ns), "-batch", "-"], stdin="\n".join(commands) + "\n")
+        run(["ip", *(["-6"] if family == 6 else []), *(["-force"] if tolerate else []), "-n",
+             _checked_namespace(ns), "-batch", "-"], stdin="\n".join(commands) + "\n", check=not tolerate)
 
 
 def namespaces() -> set[str]:
@@ -126,3 +129,5 @@ def configure(ns: Namespace) -> None:
     commands += [f"addr add {a.cidr} dev {a.dev}{' nodad' if a.nodad else ''}" for a in ns.addresses]
     commands += [f"route add {' '.join(r.args())}" for r in ns.routes]
     batch(ns.name, commands)
+    for family in (4, 6):
+        batch(ns.name, [f"rule add {rule}" for rule in ns.rules if (":" in rule) == (family == 6)], family)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from emulator.ids import nacl_id_for, prefix_list_id_for, sg_id_for, vpc_id_for
+from emulator.ids import nacl_id_for, prefix_list_id_for, resource_id_for, sg_id_for, vpc_id_for
 
 from ..model import (
     AWS_TIMEOUTS,
@@ -25,6 +25,7 @@ from ..model import (
     Topology,
     protocol_name,
 )
+from ..routes import MAIN_ROUTE_TABLE, RouteTable, default_main_table
 from .nacls import default_nacl
 from .security_groups import DEFAULT_SG, default_egress, default_sg
 from .services import DEFAULT_PORTS
@@ -49,6 +50,7 @@ def dump(topology: Topology) -> dict:
     nacls = [n for n in t.network_acls if n != default_nacl(t.vpc.dual_stack)]
     if nacls:
         out["network_acls"] = [_nacl(n) for n in nacls]
+    out.update(_routing(t))
     out["instances"] = [_instance(t, i) for i in t.instances]
     if t.internet:
         out["internet"] = [{"name": h.name, **({"ip": str(h.ip)} if h.ip is not None else {}),
@@ -166,4 +168,29 @@ def _options(options: Options) -> dict[str, object]:
         changed = {n: v for n, v in asdict(value).items() if v != getattr(default, n)}
         if changed:
             out[name] = changed
+    return out
+
+
+def _routing(t: Topology) -> dict[str, object]:
+    """nat_gateways and route_tables, leaving out the default main table and generated ids."""
+    out: dict[str, object] = {}
+    if t.nat_gateways:
+        out["nat_gateways"] = [{"name": n.name, "subnet": n.subnet, "private_ip": str(n.private_ip),
+                                "public_ip": str(n.public_ip),
+                                **({"id": n.id} if n.id != resource_id_for("nat", t.name, n.name) else {})}
+                               for n in t.nat_gateways]
+    default_main = default_main_table(resource_id_for("rtb", t.name, MAIN_ROUTE_TABLE))
+    tables = [_route_table(t, r) for r in t.route_tables if r != default_main]
+    if tables:
+        out["route_tables"] = tables
+    return out
+
+
+def _route_table(t: Topology, r: RouteTable) -> dict[str, object]:
+    out: dict[str, object] = {"name": r.name}
+    if r.id != resource_id_for("rtb", t.name, r.name):
+        out["id"] = r.id
+    if r.subnets:
+        out["subnets"] = list(r.subnets)
+    out["routes"] = [{"destination": str(e.destination), "target": e.target} for e in r.routes]
     return out

@@ -15,10 +15,12 @@ from .nodes import Registry, parse_instances, parse_internet
 from .options import parse_options
 from .prefix_lists import parse_prefix_lists
 from .problems import Problems
+from .routes import parse_nat_gateways, parse_route_tables, warn_unroutable
 from .security_groups import parse_security_groups
 
 TOP_REQUIRED = ("vpc", "subnets")
-TOP_OPTIONAL = ("name", "security_groups", "instances", "internet", "options", "prefix_lists", "network_acls")
+TOP_OPTIONAL = ("name", "security_groups", "instances", "internet", "options", "prefix_lists", "network_acls",
+                "nat_gateways", "route_tables")
 LAB_NAME = re.compile(r"[a-z0-9-]{1,16}")
 LAB_NAME_ALLOWED = "use 1-16 of a-z 0-9 and -"
 
@@ -52,13 +54,18 @@ def parse(data: object, source: str, default_name: str = "lab") -> Loaded:
     instances = parse_instances(p, top.get("instances"), vpc, subnets, subnet_names, groups, options,
                                 registry)
     internet = parse_internet(p, top.get("internet"), vpc, registry)
+    owner = name or default_name
+    nats = parse_nat_gateways(p, top.get("nat_gateways"), vpc, subnets, registry, owner)
+    tables = parse_route_tables(p, top.get("route_tables"), vpc, subnets, nats, owner)
     if p.errors or vpc is None or name is None:
         raise TopologyError(p.errors)
     if not vpc.id:
         vpc = replace(vpc, id=vpc_id_for(name))
     topology = Topology(name=name, vpc=vpc, subnets=subnets, security_groups=groups, instances=instances,
                         internet=internet, options=options, source=source, network_acls=nacls,
-                        prefix_lists=prefix_lists)
+                        prefix_lists=prefix_lists, route_tables=tables,
+                        nat_gateways=nats)
+    warn_unroutable(p, tables, nats, instances)
     return Loaded(topology, tuple(p.warnings))
 
 

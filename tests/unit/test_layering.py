@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "emulator"
 
 # module prefix -> rank; the longest matching prefix wins
 RANKS = {
-    "emulator": 0, "emulator.errors": 0, "emulator.ids": 0, "emulator.paths": 0, "emulator.model": 0,
+    "emulator": 0, "emulator.errors": 0, "emulator.ids": 0, "emulator.paths": 0, "emulator.model": 0, "emulator.routes": 0,
     "emulator.topology": 1, "emulator.plan": 1, "emulator.engine": 1,
     "emulator.explain": 2, "emulator.importers": 2,
     "emulator.matrix": 3, "emulator.graph": 3,

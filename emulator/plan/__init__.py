@@ -7,11 +7,15 @@ instance (`eth0` <-> `eni-<name>`) and to each internet host (`eth0` <-> `igw-<n
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from ipaddress import IPv4Address, IPv6Address
+from typing import TYPE_CHECKING
 
-from .model import TIMEOUT_RANGES, Instance, InternetHost, Topology
+from ..model import TIMEOUT_RANGES, Instance, InternetHost, Topology
+
+if TYPE_CHECKING:
+    from .routing import RoutingPlan
 
 PREFIX = "sgemu-"
 IFNAMSIZ = 15                  # usable characters in a Linux interface name
@@ -52,12 +56,16 @@ class Route:
     dev: str | None            # None for a blackhole
     via: str | None = None
     blackhole: bool = False    # silently discard (no ICMP unreachable), like a VPC route to nowhere
+    table: int = 0             # 0: the main table; else a route table's kernel table (plan/routing.py)
+    onlink: bool = False       # the next hop is on the device even if no route says so
 
     def args(self) -> list[str]:
         """Arguments after `ip route add` / `ip -6 route add`."""
+        table = ["table", str(self.table)] if self.table else []
         if self.blackhole:
-            return ["blackhole", self.dst]
-        return [self.dst, *(["via", self.via] if self.via else []), "dev", str(self.dev)]
+            return ["blackhole", self.dst, *table]
+        return [self.dst, *(["via", self.via] if self.via else []), "dev", str(self.dev),
+                *(["onlink"] if self.onlink else []), *table]
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,7 @@ class Namespace:
     sysctls: tuple[tuple[str, str], ...]
     hosts: str                 # /etc/netns/<name>/hosts ("" for the fabric: it needs none)
     nameservers: tuple[str, ...] = ()   # its /etc/netns/<name>/resolv.conf (none: names from hosts only)
+    rules: tuple[str, ...] = ()   # `ip rule add` arguments (the fabric's route tables)
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -111,6 +120,7 @@ class Ruleset:
     family: int
     table: str
     text: str
+    namespace: str = ""        # "" for the fabric; else the namespace it belongs in (a NAT gateway)
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,7 @@ class LabPlan:
     enis: tuple[Eni, ...]
     rulesets: tuple[Ruleset, ...]
     views: Views               # (from node, to node, family, address): how each node addresses the others
+    gateways: tuple[Namespace, ...] = ()   # NAT gateways (plan/routing.py)
 
     @property
     def marker(self) -> str:
@@ -129,7 +140,7 @@ class LabPlan:
 
     @property
     def namespaces(self) -> tuple[Namespace, ...]:
-        return (self.fabric, *self.nodes)
+        return (self.fabric, *self.nodes, *self.gateways)
 
     @cached_property
     def _by_node(self) -> dict[str, Namespace]:
@@ -155,6 +166,7 @@ class LabPlan:
             lines.append(f"namespace {ns.name} ({ns.role})")
             lines += [f"  addr  {a.cidr} dev {a.dev}{' nodad' if a.nodad else ''}" for a in ns.addresses]
             lines += [f"  route {' '.join(r.args())}" for r in ns.routes]
+            lines += [f"  rule  {r}" for r in ns.rules]
             lines += [f"  sysctl {k}={v}" for k, v in ns.sysctls]
             lines += [f"  nameserver {a}" for a in ns.nameservers]
         lines += [f"veth {v.device} <-> {v.peer_ns}/{v.peer}" for v in self.veths]
@@ -162,7 +174,8 @@ class LabPlan:
             lines.append(f"queue {ENI_QUEUE}: every ENI ({len(self.enis)}), told apart by interface")
         lines += [f"eni {e.instance} on {e.device}" for e in self.enis]
         for rs in self.rulesets:
-            lines.append(f"{'ip6tables' if rs.family == 6 else 'iptables'}-restore ({rs.table}):")
+            where = f" in {rs.namespace}" if rs.namespace else ""
+            lines.append(f"{'ip6tables' if rs.family == 6 else 'iptables'}-restore ({rs.table}){where}:")
             lines += [f"  {line}" for line in rs.text.splitlines()]
         return "\n".join(lines)
 
@@ -185,21 +198,27 @@ def device_names(prefix: str, names: list[str], taken: set[str]) -> dict[str, st
 def build_plan(topology: Topology, enforce: bool = True) -> LabPlan:
     """`enforce=False` leaves out every NFQUEUE hook: the same lab with no SG at all (the
     benchmark's baseline)."""
+    from .routing import NGW_PREFIX, build_routing  # imported here: it builds on this package's types
     lab = topology.name
     fabric_ns = namespace_name(lab, FABRIC_NODE)
     taken: set[str] = set()
     eni_dev = device_names(ENI_PREFIX, [i.name for i in topology.instances], taken)
     igw_dev = device_names(IGW_PREFIX, [h.name for h in topology.internet], taken)
+    ngw_dev = device_names(NGW_PREFIX, [n.name for n in topology.nat_gateways], taken)
+    routing = build_routing(topology, igw_dev, ngw_dev)
     enis = tuple(Eni(i.name, eni_dev[i.name]) for i in topology.instances)
     seen = _views(topology)
     views = tuple(view for node in topology.nodes for view in seen[node.name])
     nodes = tuple(_instance_ns(topology, i, seen[i.name]) for i in topology.instances) + \
         tuple(_internet_ns(topology, h, seen[h.name]) for h in topology.internet)
     veths = tuple(Veth(eni_dev[i.name], namespace_name(lab, i.name)) for i in topology.instances) + \
-        tuple(Veth(igw_dev[h.name], namespace_name(lab, h.name)) for h in topology.internet)
+        tuple(Veth(igw_dev[h.name], namespace_name(lab, h.name)) for h in topology.internet) + routing.veths
     fabric = _fabric_ns(topology, fabric_ns, eni_dev, igw_dev)
-    rulesets = _rulesets(topology, enis, enforce)
-    return LabPlan(lab, fabric, nodes, veths, enis, rulesets, views)
+    fabric = replace(fabric, addresses=fabric.addresses + routing.addresses,
+                     routes=fabric.routes + routing.routes, sysctls=fabric.sysctls + routing.sysctls,
+                     rules=routing.rules)
+    rulesets = _rulesets(topology, enis, enforce, routing) + routing.rulesets
+    return LabPlan(lab, fabric, nodes, veths, enis, rulesets, views, routing.gateways)
 
 
 # -- addresses as each node sees them -------------------------------------------------------
@@ -396,7 +415,8 @@ def offload_sysctls(topology: Topology) -> list[tuple[str, str]]:
             ("net.netfilter.nf_conntrack_icmpv6_timeout", str(icmp))]
 
 
-def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -> tuple[Ruleset, ...]:
+def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool,
+              routing: RoutingPlan) -> tuple[Ruleset, ...]:
     pre, post = _queue_rules(enis) if enforce else ([], [])
     offload = enforce and topology.options.offload
     none: dict[str, list[str]] = {"PREROUTING": [], "POSTROUTING": [], "FORWARD": []}
@@ -426,7 +446,8 @@ def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -
             *(f"-A POSTROUTING -s {i.private_ip}/32 -o {igw_wild} -j SNAT --to-source {i.public_ip}"
               for i in public),
             *(f"-A POSTROUTING -s {i.private_ip}/32 -m conntrack --ctstate DNAT "
-              f"-j SNAT --to-source {i.public_ip}" for i in public)]
+              f"-j SNAT --to-source {i.public_ip}" for i in public),
+            *routing.nat4]
     # The internet reaches only public IPs (DNAT) and replies to NATed flows; only instances
     # with a public IP reach the internet; without one, hairpin to public IPs goes nowhere.
     filter4 = [*(f"-A INPUT -i {igw_wild} -d {INTERNET_DNS}/32 -p {p} --dport 53 -j ACCEPT"
@@ -434,12 +455,14 @@ def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool = True) -
                f"-A INPUT -i {igw_wild} -j DROP",
                f"-A FORWARD -i {igw_wild} -m conntrack --ctstate DNAT,SNAT -j ACCEPT",
                f"-A FORWARD -i {igw_wild} -o {eni_wild} -j DROP",
-               *_internet_rules(public, private_only)]
+               *_internet_rules(public, private_only),
+               *routing.filter4]
     # IPv6 is routed without NAT. Neighbour/router discovery, link-local and multicast
     # (MLD) are infrastructure and pass before the queues.
     infra6 = [*(f"-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN"
                 for chain in ("PREROUTING", "POSTROUTING") for t in ND_TYPES)]
-    mangle6 = [*fast6["PREROUTING"],
+    mangle6 = [*routing.mangle6,
+               *fast6["PREROUTING"],
                *(r for r in infra6 if r.startswith("-A PREROUTING")),
                "-A PREROUTING -s fe80::/10 -j RETURN",
                "-A PREROUTING -d fe80::/10 -j RETURN",
