@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from emulator.errors import LabError
-from emulator.lab import hooks, netns, state
+from emulator.lab import hooks, netns, processes, state
 from emulator.lab import lifecycle as lab
 from emulator.paths import NETNS_ETC
 
@@ -47,6 +47,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=60)
 
 
+def kill_unsupervised(name: str) -> None:
+    """SIGKILL the lab's supervisor, then its engine (else it would be restarted at once: that is
+    tests/integration/test_survive.py), and wait until the engine is really gone."""
+    os.kill(state.load(name).pids["supervisor"], signal.SIGKILL)
+    pid = lab.status(name).engine.pid
+    os.kill(pid, signal.SIGKILL)
+    while processes.alive(pid):
+        time.sleep(0.01)
+
+
 def test_engine_killed_fails_closed_and_down_still_removes_everything(topology_file) -> None:
     path = topology_file(SMALL)
     topo = topology(path, "it-crash")
@@ -55,8 +65,7 @@ def test_engine_killed_fails_closed_and_down_still_removes_everything(topology_f
         assert_reachability(topo.name, [Case("you", "web", 80, "open")])
         engine = lab.status(topo.name).engine
         assert engine.alive and engine.pid
-        os.kill(engine.pid, signal.SIGKILL)
-        os.waitpid(engine.pid, 0)              # our child: reap it so it is really gone
+        kill_unsupervised(topo.name)
         assert_reachability(topo.name, [Case("you", "web", 80, "timeout", label="dead"),
                                         Case("web", "you", 0, "timeout", proto="icmp", label="dead")])
         assert not lab.status(topo.name).engine.alive
@@ -75,7 +84,7 @@ def test_two_labs_with_the_same_address_plan_run_side_by_side(topology_file) -> 
     with running(topology(path, "it-twin-a")) as a, running(topology(path, "it-twin-b")) as b:
         assert_reachability(a, [Case("you", "web", 80, "open"), Case("you", "web", 22, "timeout")])
         assert_reachability(b, [Case("you", "web", 80, "open")])
-        os.kill(lab.status(a).engine.pid, signal.SIGKILL)     # lab a goes dark; b must not notice
+        kill_unsupervised(a)                                   # lab a goes dark; b must not notice
         assert_reachability(a, [Case("you", "web", 80, "timeout")])
         assert_reachability(b, [Case("you", "web", 80, "open")])
     assert _gone("it-twin-a") == [] and _gone("it-twin-b") == []
