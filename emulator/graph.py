@@ -22,6 +22,7 @@ from .model import (
     Topology,
     protocol_name,
 )
+from .routes import routes_declared
 
 Ranges = tuple[tuple[int, int], ...]
 Allowed = dict[int, Ranges]            # protocol (PROTO_ALL = everything) -> port or ICMP-type ranges
@@ -189,6 +190,15 @@ def _nacl_line(topology: Topology, subnet: str) -> list[str]:
     return [] if nacl.name == DEFAULT_NACL and allows_all else [f"NACL {nacl.name}"]
 
 
+def _route_line(topology: Topology, subnet: str) -> list[str]:
+    """The subnet's route table and routes, when the lab routes anything but "every subnet public"."""
+    if not routes_declared(topology):
+        return []
+    table = topology.route_table_of(subnet)
+    routes = ", ".join(r.describe() for r in table.routes) or "local only"
+    return [f"routes {table.name}: {routes}"]
+
+
 def _dot_text(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -211,7 +221,8 @@ def to_dot(topology: Topology) -> str:
         blocks = " ".join(str(c) for c in (subnet.cidr, subnet.ipv6_cidr) if c is not None)
         nacl = _nacl_line(topology, subnet.name)
         out += [f"    subgraph cluster_subnet_{index} {{",
-                f"      label={label([f'{subnet.name} {blocks}', *nacl])}; style=rounded;",
+                f"      label={label([f'{subnet.name} {blocks}', *nacl, *_route_line(topology, subnet.name)])}; "
+                "style=rounded;",
                 f"      id={_dot_text(f'subnet:{subnet.name}')};"]
         out += [f"      {_dot_text(i.name)} [shape=box, label={label(_instance_lines(topology, i))}];" for i in members]
         placed = [n for n in placed_nodes(topology) if n.subnet == subnet.name]

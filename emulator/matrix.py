@@ -10,7 +10,8 @@ import yaml
 
 from .errors import MatrixError
 from .explain import explain
-from .model import PROTO_TCP, PROTO_UDP, Instance, Topology
+from .model import PROTO_TCP, PROTO_UDP, Instance, InternetHost, Topology
+from .routes import routes_declared
 
 SYMBOLS = {"open": ".", "reply": ".", "refused": "R", "timeout": "X", None: "?"}
 # (src, dst, port, proto) -> observed outcome
@@ -25,6 +26,7 @@ class Cell:
     predicted: str
     observed: str | None
     reason: str
+    via: str = ""                      # the NAT gateway an internet destination is reached through
 
     @property
     def label(self) -> str:
@@ -52,16 +54,26 @@ def listening(inst: Instance, proto: str, port: int) -> bool | None:
 
 def predict(topology: Topology, ports: Iterable[int], proto: str = "tcp") -> list[Cell]:
     ports = (0,) if proto == "icmp" else tuple(ports)
-    return predict_cells(topology, [(src.name, dst.name, port) for src in topology.nodes
-                                    for dst in topology.instances if src.name != dst.name for port in ports], proto)
+    # With route tables, where instances can reach on the internet is a question too (NAT, no route).
+    outside: tuple[InternetHost, ...] = topology.internet if routes_declared(topology) else ()
+    destinations: tuple[Instance | InternetHost, ...] = (*topology.instances, *outside)
+    pairs = [(src.name, dst.name) for src in topology.nodes for dst in destinations
+             if src.name != dst.name and (isinstance(src, Instance) or isinstance(dst, Instance))]
+    return predict_cells(topology, [(src, dst, port) for src, dst in pairs for port in ports], proto)
 
 
 def predict_cells(topology: Topology, cells: Iterable[tuple[str, str, int]], proto: str = "tcp") -> list[Cell]:
     """The engine's prediction for each (src, dst instance, port)."""
     predicted = []
     for src, dst, port in cells:
-        e = explain(topology, src, dst, port, proto, listening=listening(topology.instance(dst), proto, port))
-        predicted.append(Cell(src, dst, port, e.outcome, None, e.why))
+        node = topology.node(dst)
+        # A lab's internet hosts run no services: one that is reached answers RST (or ICMP unreachable).
+        listens = listening(node, proto, port) if isinstance(node, Instance) else (None if proto == "icmp" else False)
+        e = explain(topology, src, dst, port, proto, listening=listens)
+        nat = next((n.name for n in topology.nat_gateways if any(f"NAT gateway {n.name} " in note for note in e.notes)),
+                   "")
+        reason = f"through NAT gateway {nat}: {e.why}" if nat and e.outcome != "timeout" else e.why
+        predicted.append(Cell(src, dst, port, e.outcome, None, reason, nat))
     return predicted
 
 
@@ -144,7 +156,8 @@ def listing(cells: list[Cell], which: str = "observed") -> list[str]:
 
 
 def grid(cells: list[Cell], which: str = "observed", columns: Iterable[str] = ()) -> list[str]:
-    """Compact text: per port, rows are sources, columns destinations (`.` open, R refused, X timeout);
+    """Compact text: per port, rows are sources, columns destinations (`.` open, R refused, X timeout,
+    N reached through a NAT gateway);
     `columns` fixes the destinations' order (else first appearance)."""
     lines: list[str] = []
     for port in dict.fromkeys(c.port for c in cells):
@@ -153,10 +166,12 @@ def grid(cells: list[Cell], which: str = "observed", columns: Iterable[str] = ()
         dsts = list(dict.fromkeys([*columns, *(c.dst for c in here)]))
         width = max(len(s) for s in srcs)
         outcome = {(c.src, c.dst): getattr(c, which) for c in here}
+        nat = {(c.src, c.dst) for c in here if c.via and getattr(c, which) in ("open", "reply", "refused")}
         lines.append(f"port {port} ({which})" if port else f"icmp ({which})")
         lines.append(" " * (width + 2) + " ".join(d[:6].ljust(6) for d in dsts))
         for s in srcs:
-            row = " ".join((SYMBOLS[outcome[(s, d)]] if (s, d) in outcome else "-").ljust(6) for d in dsts)
+            row = " ".join(("N" if (s, d) in nat else SYMBOLS[outcome[(s, d)]] if (s, d) in outcome else "-").ljust(6)
+                           for d in dsts)
             lines.append(f"{s.ljust(width)}  {row}")
         lines.append("")
     return lines
@@ -164,8 +179,16 @@ def grid(cells: list[Cell], which: str = "observed", columns: Iterable[str] = ()
 
 def as_json(lab: str, proto: str, ports: Iterable[int], cells: list[Cell]) -> dict:
     return {"lab": lab, "proto": proto, "ports": list(ports),
-            "cells": [asdict(c) for c in cells],
-            "mismatches": [asdict(c) for c in mismatches(cells)]}
+            "cells": [_cell_json(c) for c in cells],
+            "mismatches": [_cell_json(c) for c in mismatches(cells)]}
+
+
+def _cell_json(cell: Cell) -> dict[str, object]:
+    """A cell's fields; `via` only when a NAT gateway carries it."""
+    out = asdict(cell)
+    if not cell.via:
+        del out["via"]
+    return out
 
 
 def read_expected(path: str) -> dict[tuple[str, str, int], str]:

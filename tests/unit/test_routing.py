@@ -215,3 +215,31 @@ def test_a_route_change_is_a_diff_of_host_routes() -> None:
         "route del blackhole 2001:db8:ff::10/128 table 201",
         "route del blackhole 2001:db8:ff::80/128 table 201"]
     assert route_changes(before, before) == []
+
+
+# --- matrix, graph ---------------------------------------------------------------------------
+
+def test_matrix_shows_internet_destinations_reached_through_nat() -> None:
+    from emulator.matrix import grid, predict
+    cells = {(c.src, c.dst): c for c in predict(load(doc()).topology, [443])}
+    app_out = cells[("app", "updates")]
+    assert (app_out.predicted, app_out.via) == ("refused", "nat-a")     # reached: the host's kernel answers RST
+    assert app_out.reason.startswith("through NAT gateway nat-a: ")
+    assert cells[("db", "updates")].predicted == "timeout" and cells[("db", "updates")].via == ""
+    assert ("you", "updates") not in cells                               # internet to internet: no VPC path
+    rows = {line.split()[0]: line.split()[1:] for line in grid(list(cells.values()), "predicted")[2:5]}
+    assert rows["app"].count("N") == 2 and "N" not in rows["db"]
+    data = doc()
+    del data["route_tables"], data["nat_gateways"]
+    assert all(c.dst not in ("you", "updates") for c in predict(load(data).topology, [443]))  # as before
+
+
+def test_graph_labels_each_subnet_with_its_route_table() -> None:
+    from emulator.graph import to_dot
+    dot = to_dot(load(doc()).topology)
+    assert "routes private-rt: 0.0.0.0/0 -> nat-a, ::/0 -> eigw" in dot
+    assert "routes data-rt: local only" in dot
+    assert '"nat-a" [shape=hexagon' in dot
+    data = doc()
+    del data["route_tables"], data["nat_gateways"]
+    assert "routes " not in to_dot(load(data).topology)
