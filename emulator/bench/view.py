@@ -35,6 +35,7 @@ from emulator.topology import parse
 
 PATH_PACKETS = 100_000          # packets per repetition of the packet-path measure
 PATH_REPS = 9
+VIEW_SETTLE = 3.0               # seconds between opening the view and measuring
 
 MEASURES = {"throughput_bps": "TCP throughput, bit/s", "verdicts_per_s": "engine verdicts/s during TCP",
             "udp_pps": "UDP 64-byte packets/s", "cps": "new connections/s", "rtt_us": "TCP round trip, us"}
@@ -52,6 +53,8 @@ def view_open(lab: str) -> Iterator[None]:
             raise RuntimeError("sgemu ui did not start")
         url = found.group(0).replace("/?token=", "/api/events?token=")
         stream = urllib.request.urlopen(url, timeout=30)
+        if stream.readline() != b"event: hello\n":
+            raise RuntimeError("sgemu ui's event stream did not start")
 
         def read() -> None:
             try:
@@ -61,6 +64,7 @@ def view_open(lab: str) -> Iterator[None]:
                 pass
 
         threading.Thread(target=read, daemon=True).start()
+        time.sleep(VIEW_SETTLE)      # its start-up (imports, the first graph) is not the view's running cost
         yield
         stream.close()
     finally:
@@ -107,7 +111,8 @@ def measure(seconds: float, rounds: int, progress=lambda message: None) -> dict[
     bench_lab = BenchLab("queue")
     try:
         for n in range(1, rounds + 1):
-            for state in ("closed", "open"):
+            # alternate which state goes first, so a drift of the machine's load hits both alike
+            for state in (("closed", "open") if n % 2 else ("open", "closed")):
                 progress(f"round {n}/{rounds}, view {state}")
                 if state == "open":
                     with view_open(bench_lab.name):

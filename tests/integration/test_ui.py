@@ -185,14 +185,18 @@ def test_a_nacl_drop_shows_at_the_eni_with_the_nacl_rule_and_the_subnet_shows_it
 
 
 def test_a_burst_of_connections_folds_into_one_row_that_keeps_counting(lab, page):
-    row = page.locator("#flows tr[data-client='app'][data-server='db'][data-port='3306']")
+    selector = "#flows tr[data-client='you'][data-server='alb'][data-port='80']"
+    row = page.locator(selector)
     before = int(row.get_attribute("data-packets") or 0) if row.count() else 0
-    burst = _exec(lab, "app", sys.executable, "-m", "emulator.guest.loadgen", "connect", "10.0.3.10", "3306", "3")
-    made = json.loads(burst.stdout)["connections"]
+    # ab: HTTP/1.0 without keep-alive, so every request is a new connection from a new port
+    burst = _exec(lab, "you", "ab", "-q", "-r", "-s", "5", "-c", "4", "-t", "3", "-n", "10000000", "http://alb/")
+    found = re.search(r"Complete requests:\s+(\d+)", burst.stdout)
+    assert found, burst.stdout + burst.stderr
+    made = int(found.group(1))
     assert made > 300, burst.stdout
-    # every connection is at least SYN, ACK and FIN out of app: the row counts them all, in one row
-    page.wait_for_function(f"() => Number(document.querySelector(\"#flows tr[data-client='app'][data-server='db']"
-                           f"[data-port='3306']\")?.dataset.packets) >= {before + 3 * made}", timeout=SHOWN_WITHIN)
+    # every connection is at least SYN, ACK and FIN into alb: the row counts them all, in one row
+    page.wait_for_function(f"() => Number(document.querySelector(\"{selector}\")?.dataset.packets) >= "
+                           f"{before + 3 * made}", timeout=SHOWN_WITHIN)
     assert row.count() == 1
     assert page.locator("#flows tbody tr").count() < 20, "connections fold by service, not one row each"
 
