@@ -20,6 +20,7 @@ from emulator.model import Topology
 # Shipped as package data, so `sgemu demo` works from any directory and from an installed wheel.
 DEFAULT_TOPOLOGY = Path(str(files("emulator") / "topologies" / "three-tier.yaml"))
 CLASSIC_TOPOLOGY = Path(str(files("emulator") / "topologies" / "classic-ports.yaml"))
+NAT_TOPOLOGY = Path(str(files("emulator") / "topologies" / "three-tier-nat.yaml"))
 CLIENT_TIMEOUT = 3          # seconds each real client waits before giving up
 
 
@@ -74,8 +75,19 @@ CLASSIC = (
     Attempt("stranger", "files", 50000, "ftp", "the classic symptom: the control connection logs in, the "
             "passive data connection (50000-50100) is dropped, the listing never comes"),
 )
+NAT = (
+    Attempt("app", "updates", 443, "nc", "app has no public IP: its SYN leaves through nat-a, whose Elastic IP "
+            "198.51.100.50 is what updates sees; updates runs no server, so its kernel's RST comes back the "
+            "same way: reached"),
+    Attempt("db", "updates", 443, "nc", "db-sg allows 443 out, but data-rt has only the local route: the packet "
+            "is discarded silently"),
+    Attempt("you", "app", 22, "ssh", "app-sg allows 22 from anywhere, yet the internet has no way in: app has "
+            "no public IP and nat-a forwards nothing inward", private=True),
+    Attempt("alb", "app", 8080, "curl", "inside the VPC the local route carries everything"),
+)
 ACTS = ((DEFAULT_TOPOLOGY, THREE_TIER, "internet -> alb 80/443 -> app 8080 -> db 3306"),
-        (CLASSIC_TOPOLOGY, CLASSIC, "https with the lab's CA, ssh for one address, ftp control and data"))
+        (CLASSIC_TOPOLOGY, CLASSIC, "https with the lab's CA, ssh for one address, ftp control and data"),
+        (NAT_TOPOLOGY, NAT, "private subnets with route tables: out through a NAT gateway, never in"))
 
 
 @dataclass(frozen=True)
@@ -113,7 +125,9 @@ def run(topology: Topology, show: Callable[[Attempt, str, Observed, str, str], N
     disagreements = 0
     try:
         for step in steps:
-            predicted = explain(topology, step.src, step.dst, step.port)
+            # a lab's internet hosts run no server: one that is reached answers RST
+            outside = topology.node(step.dst) in topology.internet
+            predicted = explain(topology, step.src, step.dst, step.port, listening=False if outside else None)
             address = str(topology.instance(step.dst).private_ip) if step.private else step.dst
             seen = attempt(status.lab, step, address)
             disagreements += seen.outcome != predicted.outcome
