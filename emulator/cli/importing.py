@@ -47,15 +47,25 @@ STRICT_HELP = ("Refuse the whole input when one item is malformed or AWS would r
 @click.option("--instances", type=click.Path(dir_okay=False), help="`aws ec2 describe-instances` JSON.")
 @click.option("--subnets", type=click.Path(dir_okay=False), help="`aws ec2 describe-subnets` JSON.")
 @click.option("--vpcs", type=click.Path(dir_okay=False), help="`aws ec2 describe-vpcs` JSON.")
+@click.option("--route-tables", "routing", multiple=True, type=click.Path(dir_okay=False),
+              help="`aws ec2 describe-route-tables` JSON (so are --nat-gateways, --internet-gateways and "
+                   "--egress-only-internet-gateways: their outputs).")
+@click.option("--nat-gateways", "routing", multiple=True, type=click.Path(dir_okay=False), hidden=True)
+@click.option("--internet-gateways", "routing", multiple=True, type=click.Path(dir_okay=False), hidden=True)
+@click.option("--egress-only-internet-gateways", "routing", multiple=True, type=click.Path(dir_okay=False),
+              hidden=True)
 @click.option("--vpc", "vpc_id", help="The VPC to import when the inputs span several (default: the largest).")
 @click.option("--strict", is_flag=True, help=STRICT_HELP)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Topology file to write (default: stdout).")
 def import_aws_(files: tuple[str, ...], security_groups: tuple[str, ...], instances: str | None,
-                subnets: str | None, vpcs: str | None, vpc_id: str | None, strict: bool, output: str | None) -> None:
+                subnets: str | None, vpcs: str | None, routing: tuple[str, ...], vpc_id: str | None, strict: bool,
+                output: str | None) -> None:
     """Import AWS CLI JSON as a topology. FILES are any `aws ec2 describe-*` outputs, each recognised by its
     top-level key (the options name them the same way); network interfaces of other services become nodes;
-    network ACLs, route tables, NAT gateways and prefix lists are read only to list them as not carried over."""
+    route tables and NAT gateways become the lab's (unmodelled targets: blackhole, with a note); network ACLs
+    and prefix lists are read only to list them as not carried over."""
     from emulator.importers import import_aws
+    files = (*files, *routing)
     if not (files or security_groups or instances or subnets or vpcs):
         raise click.UsageError("give at least one file: FILES or --security-groups/--instances/--subnets/--vpcs")
     result = import_aws(security_groups, instances, subnets, vpcs, _lab_name(output), vpc_id, strict, files)

@@ -23,6 +23,7 @@ from .build import ImportResult, build
 from .inventory import ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
 from .json_source import JsonValue, read_json
 from .not_carried import AWS_KINDS, prefix_list_reason
+from .routing import read_gateways, read_nat_gateways, read_route_tables
 
 GONE_STATES = ("shutting-down", "terminated")
 CLASSIC = "EC2-Classic"        # the network of groups and instances without a VpcId
@@ -299,4 +300,6 @@ def _device_index(eni: JsonValue) -> int:
 READERS: dict[str, Callable[[JsonValue, Inventory], None]] = {
     "SecurityGroups": read_security_groups, "SecurityGroupRules": read_group_rules, "Vpcs": read_vpcs,
     "Subnets": read_subnets, "Reservations": read_instances, "NetworkInterfaces": read_network_interfaces,
+    "RouteTables": read_route_tables, "NatGateways": read_nat_gateways, "InternetGateways": read_gateways,
+    "EgressOnlyInternetGateways": read_gateways,
 }

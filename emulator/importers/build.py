@@ -19,6 +19,7 @@ from .json_source import ImportSourceError
 from .names import LAB_NAME_MAX, Names, node_name, sg_name, sg_text
 from .network import Blocks, subnet_blocks, vpc_blocks
 from .placement import Placement
+from .routing import routing_section
 from .rules import convert, describe, permission, quotas
 
 
@@ -173,6 +174,9 @@ class _Builder:
         data["subnets"] = [{"name": n, "cidr": str(v4), **({"ipv6_cidr": str(v6)} if v6 else {})}
                            for n, v4, v6 in blocks.values()]
         data["security_groups"] = [self._group(g, sg_names[g.key], sg_names) for g in groups]
+        vpc_cidrs = tuple(str(b) for b in (cidr, ipv6_cidr) if b is not None)
+        routing = routing_section(self.inv, chosen, {key: n for key, (n, _, _) in blocks.items()}, vpc_cidrs)
+        data.update({k: v for k, v in routing.items() if v})
         place = Placement(self.inv, blocks, default_subnet, cidr, sg_names)
         data["instances"] = ([place.instance(i) for i in instances] if instances
                              else place.one_per_group(list(sg_names.values())))

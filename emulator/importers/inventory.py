@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .json_source import ImportSourceError
+from .json_source import ImportSourceError, JsonValue
 
 DEFAULT_VPC = "the region's default VPC"   # the VPC of a Terraform resource that names none
 
@@ -101,6 +101,8 @@ class Inventory:
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     strict: bool = False
+    route_tables: list[JsonValue] = field(default_factory=list)      # describe-route-tables (importers/routing.py)
+    nat_gateways: dict[str, JsonValue] = field(default_factory=dict)  # describe-nat-gateways, by id
 
     def group(self, key: str, name: str | None, where: str, vpc: str | None = None) -> ImportedGroup:
         """The group with that key, created (rules unknown) on first sight."""

@@ -15,9 +15,6 @@ NO_GATEWAYS = "a lab has no gateways beside its VPC router; traffic through them
 # describe-* output: top-level key -> (what one object is, its id field, why it is not carried)
 AWS_KINDS: dict[str, tuple[str, str, str]] = {
     "NetworkAcls": ("network ACL", "NetworkAclId", NO_NACLS),
-    "RouteTables": ("route table", "RouteTableId", NO_ROUTES),
-    "NatGateways": ("NAT gateway", "NatGatewayId", NO_GATEWAYS),
-    "InternetGateways": ("internet gateway", "InternetGatewayId", NO_ROUTES),
     "TransitGateways": ("transit gateway", "TransitGatewayId", NO_GATEWAYS),
     "VpcEndpoints": ("VPC endpoint", "VpcEndpointId", NO_GATEWAYS),
     "VpcPeeringConnections": ("VPC peering connection", "VpcPeeringConnectionId", "a lab is one VPC"),

@@ -20,7 +20,8 @@ from .import_reading import Allowed, aws_ids, aws_rules, cidr, load, resolve, te
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
 DATA = ROOT / "tests" / "data"
-NOT_SG_KINDS = ("NetworkAcls", "RouteTables", "NatGateways", "PrefixLists", "Entries")
+NOT_SG_KINDS = ("NetworkAcls", "PrefixLists", "Entries")
+CARRIED_KINDS = {"RouteTables": ("RouteTableId", "route_tables"), "NatGateways": ("NatGatewayId", "nat_gateways")}
 
 
 def files(folder: str, pattern: str) -> list:
@@ -118,6 +119,10 @@ def test_aws_file(path: Path, tmp_path: Path) -> None:
             where = f"{prefix}NetworkInterfaces[{index}]"
             carried = lab.get(eni.get("PrivateIpAddress"))
             assert carried == {g["GroupId"] for g in eni.get("Groups") or []} or named(result, path.name, where), eni
+    for kind, (id_field, section) in CARRIED_KINDS.items():    # carried with their id, or named
+        ids = {item.id for item in getattr(result.loaded.topology, section)}
+        for index, item in enumerate(doc.get(kind) or []):
+            assert item.get(id_field) in ids or named(result, path.name, f"{prefix}{kind}[{index}]"), item
     for kind in NOT_SG_KINDS:       # read only to name what a lab leaves out: each object named
         for index, _ in enumerate(doc.get(kind) or []):
             assert named(result, path.name, f"{prefix}{kind}[{index}]"), f"{kind}[{index}] is not named"
