@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from emulator.lab import lifecycle as lab
+from emulator.lab import state
 from emulator.topology import parse
 
 from .reach import Case, assert_reachability, run_in
@@ -175,6 +176,8 @@ def test_several_labs_at_once(tmp_path) -> None:
         assert [u.returncode for u in ups] == [0] * len(names), [u.stderr for u in ups]
         for name in names:
             assert_reachability(name, [Case("you", "web", 80, "open"), Case("you", "web", 22, "timeout")])
+        # the supervisor first, or the engine comes back at once (tests/integration/test_survive.py)
+        os.kill(state.load(names[0]).pids["supervisor"], signal.SIGKILL)
         os.kill(lab.status(names[0]).engine.pid, signal.SIGKILL)
         assert_reachability(names[0], [Case("you", "web", 80, "timeout", label="dead")])
         for name in names[1:]:
