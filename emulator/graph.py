@@ -1,6 +1,7 @@
 """`sgemu graph`: the lab as a picture. Subnets are boxes inside the VPC, instances show their addresses
 and SGs, internet hosts sit outside, and an arrow src -> dst carries the ports that both src's egress
-and dst's ingress allow (computed statically from the rules, per address family)."""
+and dst's ingress allow (computed statically from the SG rules, per address family). A subnet with a
+network ACL lists its rules in evaluation order under its name (`explain` tells what they do to a flow)."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +11,7 @@ from ipaddress import IPv4Address, IPv6Address
 from .model import (
     DEFAULT_NACL,
     ICMP_PROTOCOLS,
+    NACL_ALLOW,
     PORTED_PROTOCOLS,
     PROTO_ALL,
     PROTO_ICMP,
@@ -66,6 +68,10 @@ def allowed(topology: Topology, instance: Instance, direction: Direction, remote
         for rule in topology.sg(sg_id).rules(direction):
             if rule.cidr is not None:
                 matches = rule.cidr.version == remote.version and remote in rule.cidr
+            elif rule.prefix_list is not None:
+                listed = topology.find_prefix_list(rule.prefix_list)
+                matches = listed is not None and any(c.version == remote.version and remote in c
+                                                     for c in listed.cidrs)
             else:
                 matches = any(remote in m.addresses for m in topology.members(str(rule.group)))
             if matches:
@@ -180,13 +186,14 @@ def placed_nodes(topology: Topology) -> list[PlacedNode]:
     return found
 
 
-def _nacl_line(topology: Topology, subnet: str) -> list[str]:
-    """The subnet's network ACL when it is not the untouched default that allows everything."""
+def nacl_lines(topology: Topology, subnet: str) -> list[str]:
+    """The subnet's network ACL when it is not the untouched default that allows everything (the web view
+    and `sgemu nacl describe` show its rules)."""
     nacl = topology.nacl_for(subnet)
     if nacl is None:
         return []
     entries = (*nacl.ingress, *nacl.egress)
-    allows_all = all(e.action == "allow" and e.protocol == PROTO_ALL and e.cidr.prefixlen == 0 for e in entries)
+    allows_all = all(e.action == NACL_ALLOW and e.protocol == PROTO_ALL and e.cidr.prefixlen == 0 for e in entries)
     return [] if nacl.name == DEFAULT_NACL and allows_all else [f"NACL {nacl.name}"]
 
 
@@ -219,10 +226,9 @@ def to_dot(topology: Topology) -> str:
     for index, subnet in enumerate(topology.subnets):
         members = [i for i in topology.instances if i.subnet == subnet.name]
         blocks = " ".join(str(c) for c in (subnet.cidr, subnet.ipv6_cidr) if c is not None)
-        nacl = _nacl_line(topology, subnet.name)
+        title = [f"{subnet.name} {blocks}", *nacl_lines(topology, subnet.name), *_route_line(topology, subnet.name)]
         out += [f"    subgraph cluster_subnet_{index} {{",
-                f"      label={label([f'{subnet.name} {blocks}', *nacl, *_route_line(topology, subnet.name)])}; "
-                "style=rounded;",
+                f"      label={label(title)}; style=rounded;",
                 f"      id={_dot_text(f'subnet:{subnet.name}')};"]
         out += [f"      {_dot_text(i.name)} [shape=box, label={label(_instance_lines(topology, i))}];" for i in members]
         placed = [n for n in placed_nodes(topology) if n.subnet == subnet.name]
@@ -252,7 +258,8 @@ def to_mermaid(topology: Topology) -> str:
         out.append("  end")
     out.append(f"  subgraph vpc[{_mermaid_text([f'VPC {topology.name} {topology.vpc.cidr}'])}]")
     for index, subnet in enumerate(topology.subnets):
-        out.append(f"    subgraph s{index}[{_mermaid_text([f'{subnet.name} {subnet.cidr}'])}]")
+        title = [f"{subnet.name} {subnet.cidr}", *nacl_lines(topology, subnet.name)]
+        out.append(f"    subgraph s{index}[{_mermaid_text(title)}]")
         out += [f"      {ids[i.name]}[{_mermaid_text(_instance_lines(topology, i))}]"
                 for i in topology.instances if i.subnet == subnet.name]
         out.append("    end")

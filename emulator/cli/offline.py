@@ -101,8 +101,12 @@ def graph(file: str, output: str | None, fmt: str | None) -> None:
 @lab_option("Export a running lab's current topology (after live changes) instead of FILE.")
 @click.option("--format", "fmt", type=click.Choice(["aws", "yaml"]), default="aws", show_default=True,
               help="aws: describe-security-groups JSON; yaml: the topology file, normalised.")
-def export(file: str | None, name: str | None, fmt: str) -> None:
-    """Print a topology's security groups as AWS JSON (or the topology as YAML)."""
+@click.option("--describe", "kind", type=click.Choice(["security-groups", "network-acls", "managed-prefix-lists"]),
+              default="security-groups", show_default=True, help="Which describe-* output --format aws prints.")
+@click.option("--prefix-list-entries", "entries_of", metavar="PL",
+              help="Print get-managed-prefix-list-entries JSON of this prefix list (name or pl- id).")
+def export(file: str | None, name: str | None, fmt: str, kind: str, entries_of: str | None) -> None:
+    """Print a topology's security groups (or NACLs, prefix lists) as AWS JSON, or the topology as YAML."""
     if file is not None and name is not None:
         raise click.UsageError("give a topology FILE or --lab NAME, not both")
     if file is not None:
@@ -111,8 +115,18 @@ def export(file: str | None, name: str | None, fmt: str) -> None:
         from emulator.testing.live_state import live_topology
         topology = live_topology(live(name))
     if fmt == "aws":
-        from emulator.importers.export import describe_security_groups
-        click.echo(json.dumps(describe_security_groups(topology), indent=4))
+        from emulator.importers import export as aws
+        if entries_of is not None:
+            listed = topology.find_prefix_list(entries_of)
+            if listed is None:
+                raise click.BadParameter(f"no prefix list {entries_of!r} (have: "
+                                         f"{', '.join(p.name for p in topology.prefix_lists) or 'none'})",
+                                         param_hint="--prefix-list-entries")
+            click.echo(json.dumps(aws.get_managed_prefix_list_entries(listed), indent=4))
+            return
+        describe = {"security-groups": aws.describe_security_groups, "network-acls": aws.describe_network_acls,
+                    "managed-prefix-lists": aws.describe_managed_prefix_lists}[kind]
+        click.echo(json.dumps(describe(topology), indent=4))
     else:
         import yaml
 

@@ -17,6 +17,7 @@ from emulator.engine.naclstate import NaclState
 from emulator.engine.sgstate import SecurityGroupState
 from emulator.errors import AwsApiError, TopologyError
 from emulator.ids import nacl_association_id_for
+from emulator.importers.export import nacl_json
 from emulator.model import (
     NACL_RULE_MAX,
     Direction,
@@ -31,7 +32,6 @@ from emulator.topology.nacls import build_entry
 
 from .api import RECALL_ALL, RECALL_UNTRACKED, LabApi
 
-IPV4_ANY_RULE, IPV6_ANY_RULE = 32767, 32768      # how DescribeNetworkAcls shows the two `*` rules
 MUTATING = frozenset({"nacl_create_entry", "nacl_replace_entry", "nacl_delete_entry", "nacl_associate",
                       "prefix_list_modify"})
 
@@ -42,32 +42,6 @@ def entry_fields(rule_number: int, rule_action: str | None, protocol: str | None
     given = {"rule": rule_number, "action": rule_action, "protocol": protocol, "ports": port,
              "icmp_type": icmp_type, "icmp_code": icmp_code, "cidr": cidr}
     return {k: v for k, v in given.items() if v is not None}
-
-
-def entry_json(entry: NaclEntry) -> dict[str, object]:
-    """One entry as describe-network-acls shows it."""
-    out: dict[str, object] = {"RuleNumber": entry.rule_number, "Egress": entry.direction is Direction.EGRESS,
-                              "RuleAction": entry.action, "Protocol": str(entry.protocol),
-                              ("CidrBlock" if entry.cidr.version == 4 else "Ipv6CidrBlock"): str(entry.cidr)}
-    if entry.ports is not None:
-        out["PortRange"] = {"From": entry.ports.low, "To": entry.ports.high}
-    if entry.protocol in (1, 58):
-        out["IcmpTypeCode"] = {"Type": entry.icmp_type, "Code": entry.icmp_code}
-    return out
-
-
-def nacl_json(nacl: NetworkAcl, subnets: list[str], default: bool, dual_stack: bool) -> dict[str, object]:
-    """A NACL as describe-network-acls shows it, the `*` rules included (32767, and 32768 for IPv6)."""
-    entries = [entry_json(e) for e in (*nacl.ingress, *nacl.egress)]
-    for egress in (False, True):
-        entries.append({"RuleNumber": IPV4_ANY_RULE, "Egress": egress, "RuleAction": "deny", "Protocol": "-1",
-                        "CidrBlock": "0.0.0.0/0"})
-        if dual_stack:
-            entries.append({"RuleNumber": IPV6_ANY_RULE, "Egress": egress, "RuleAction": "deny",
-                            "Protocol": "-1", "Ipv6CidrBlock": "::/0"})
-    return {"NetworkAclId": nacl.id, "Name": nacl.name, "IsDefault": default, "Entries": entries,
-            "Associations": [{"SubnetId": s, "NetworkAclId": nacl.id,
-                              "NetworkAclAssociationId": association_id(nacl.id, s)} for s in subnets]}
 
 
 association_id = nacl_association_id_for

@@ -17,12 +17,13 @@ What absent, null and empty mean (AWS prints every member it has; absent and nul
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
+from .aws_vpc_path import read_network_acls, read_prefix_list_entries, read_prefix_lists
 from .build import ImportResult, build
 from .inventory import ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
 from .json_source import JsonValue, read_json
-from .not_carried import AWS_KINDS, prefix_list_reason
+from .not_carried import AWS_KINDS
 from .routing import read_gateways, read_nat_gateways, read_route_tables
 
 GONE_STATES = ("shutting-down", "terminated")
@@ -32,9 +33,15 @@ CLASSIC = "EC2-Classic"        # the network of groups and instances without a V
 def import_aws(security_groups: Iterable[str | os.PathLike] = (), instances: str | os.PathLike | None = None,
                subnets: str | os.PathLike | None = None, vpcs: str | os.PathLike | None = None,
                lab_name: str = "imported", vpc: str | None = None, strict: bool = False,
-               files: Iterable[str | os.PathLike] = ()) -> ImportResult:
-    """A validated topology of one VPC from AWS CLI JSON files (rules of several files are merged)."""
+               files: Iterable[str | os.PathLike] = (),
+               prefix_list_entries: Mapping[str, str | os.PathLike] | None = None) -> ImportResult:
+    """A validated topology of one VPC from AWS CLI JSON files (rules of several files are merged).
+    `prefix_list_entries`: list id -> get-managed-prefix-list-entries output (which names no list)."""
     inv = Inventory(strict=strict)
+    for key, path in (prefix_list_entries or {}).items():
+        entries = read_json(path)
+        inv.sources.append(entries.source)
+        read_prefix_list_entries(key, entries, inv)
     paths = [*security_groups, *(p for p in (vpcs, subnets, instances) if p is not None), *files]
     docs = [read_json(p) for p in paths]
     order = list(READERS)
@@ -119,8 +126,9 @@ def _protocol(value: JsonValue) -> str:
 
 
 def _prefix_list(base: Permission, peer: JsonValue, prefix_list: str) -> ImportedRule:
-    return ImportedRule(*base, where=peer.where, group=prefix_list, description=peer.text("Description", "") or "",
-                        not_carried=prefix_list_reason(prefix_list))
+    """A prefix-list peer: carried when the list's entries are in the inputs, else named (build)."""
+    return ImportedRule(*base, where=peer.where, prefix_list=prefix_list,
+                        description=peer.text("Description", "") or "")
 
 
 def _reference(base: Permission, peer: JsonValue, group: str, user: str | None, owner: str | None,
@@ -302,4 +310,5 @@ READERS: dict[str, Callable[[JsonValue, Inventory], None]] = {
     "Subnets": read_subnets, "Reservations": read_instances, "NetworkInterfaces": read_network_interfaces,
     "RouteTables": read_route_tables, "NatGateways": read_nat_gateways, "InternetGateways": read_gateways,
     "EgressOnlyInternetGateways": read_gateways,
+    "NetworkAcls": read_network_acls, "PrefixLists": read_prefix_lists,
 }

@@ -21,6 +21,7 @@ from .network import Blocks, subnet_blocks, vpc_blocks
 from .placement import Placement
 from .routing import routing_section
 from .rules import convert, describe, permission, quotas
+from .vpc_path_build import entries_missing, nacl_quota, network_acls, prefix_lists
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class _Builder:
     def __init__(self, inventory: Inventory, lab_name: str):
         self.inv = inventory
         self.lab_name = lab_name
+        self.pl_names: dict[str, str] = {}      # prefix list key -> its name in the lab
 
     def skip(self, message: str) -> None:
         self.inv.skipped.append(message)
@@ -105,7 +107,12 @@ class _Builder:
                 raise
             self.skip(f"{exc}: {what} not carried over")
             return None
-        if r.cidr is None and r.group in sg_names:
+        if r.prefix_list is not None:
+            if r.prefix_list not in self.pl_names:
+                self.skip(f"{r.where}: {what}: not carried over: {entries_missing(r.prefix_list)}")
+                return None
+            out["prefix_list"] = self.pl_names[r.prefix_list]
+        elif r.cidr is None and r.group in sg_names:
             out["group"] = sg_names[r.group]
         elif r.cidr is None:
             elsewhere = self.inv.groups.get(r.group or "")
@@ -173,10 +180,17 @@ class _Builder:
         default_subnet = self._default_subnet(blocks, cidr)
         data["subnets"] = [{"name": n, "cidr": str(v4), **({"ipv6_cidr": str(v6)} if v6 else {})}
                            for n, v4, v6 in blocks.values()]
+        lists, self.pl_names = prefix_lists(self.inv, self.skip)
+        if lists:
+            data["prefix_lists"] = lists
         data["security_groups"] = [self._group(g, sg_names[g.key], sg_names) for g in groups]
         vpc_cidrs = tuple(str(b) for b in (cidr, ipv6_cidr) if b is not None)
         routing = routing_section(self.inv, chosen, {key: n for key, (n, _, _) in blocks.items()}, vpc_cidrs)
         data.update({k: v for k, v in routing.items() if v})
+        nacls = [n for n in self.inv.nacls.values()
+                 if self._in_vpc(n.vpc, chosen, f"network ACL {n.key}", n.where)]
+        if nacls:
+            data["network_acls"] = network_acls(self.inv, nacls, blocks, self.skip)
         place = Placement(self.inv, blocks, default_subnet, cidr, sg_names)
         data["instances"] = ([place.instance(i) for i in instances] if instances
                              else place.one_per_group(list(sg_names.values())))
@@ -209,6 +223,8 @@ class _Builder:
             if len(owners) > 1:
                 self.note(f"the groups belong to {len(owners)} accounts ({', '.join(owners)}): the lab is {account}'s")
         needed = quotas(data)
+        if (nacl_rules := nacl_quota(data.get("network_acls", []))) is not None:
+            needed["rules_per_nacl"] = nacl_rules
         if needed:
             out["quotas"] = needed
             self.note(f"options.quotas {needed}: raised above AWS's defaults to fit the imported rules "

@@ -37,6 +37,7 @@ class ImportedRule:
     group: str | None = None           # key of the referenced SG
     description: str = ""
     not_carried: str | None = None     # why the importer already knows it cannot carry it
+    prefix_list: str | None = None     # key of the referenced prefix list (the third kind of peer)
 
 
 @dataclass
@@ -85,6 +86,44 @@ class ImportedInstance:
     groups: tuple[str, ...] = ()       # SG keys, primary ENI
 
 
+@dataclass(frozen=True)
+class ImportedNaclEntry:
+    """One NetworkAclEntry as AWS writes it (Protocol a number string; ports/ICMP where given)."""
+
+    rule_number: int
+    egress: bool
+    action: str
+    protocol: str
+    cidr: str
+    where: str
+    from_port: int | None = None
+    to_port: int | None = None
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+
+
+@dataclass
+class ImportedNacl:
+    key: str
+    where: str
+    vpc: str | None = None
+    is_default: bool = False
+    name: str | None = None            # Name tag
+    entries: list[ImportedNaclEntry] = field(default_factory=list)
+    subnets: list[str] = field(default_factory=list)      # subnet keys associated with it
+
+
+@dataclass
+class ImportedPrefixList:
+    key: str
+    where: str
+    name: str | None = None
+    max_entries: int | None = None
+    family: int | None = None
+    owner: str | None = None           # "AWS" for AWS-managed lists
+    entries: list[tuple[str, str]] | None = None           # (cidr, description); None: not in the inputs
+
+
 @dataclass
 class Inventory:
     """Everything read from the inputs, plus what the reader already knows it cannot carry over.
@@ -98,6 +137,8 @@ class Inventory:
     vpcs: dict[str, ImportedVpc] = field(default_factory=dict)
     subnets: dict[str, ImportedSubnet] = field(default_factory=dict)
     instances: list[ImportedInstance] = field(default_factory=list)
+    nacls: dict[str, ImportedNacl] = field(default_factory=dict)
+    prefix_lists: dict[str, ImportedPrefixList] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     strict: bool = False
@@ -112,6 +153,13 @@ class Inventory:
         else:
             found.name = found.name or name
             found.vpc = found.vpc or vpc
+        return found
+
+    def prefix_list(self, key: str, where: str) -> ImportedPrefixList:
+        """The prefix list with that key, created on first sight (by its description or its entries)."""
+        found = self.prefix_lists.get(key)
+        if found is None:
+            found = self.prefix_lists[key] = ImportedPrefixList(key, where)
         return found
 
     @contextmanager

@@ -5,27 +5,22 @@ A reader for a new kind (NACLs, route tables, ...) replaces its entry here by re
 """
 from __future__ import annotations
 
-NO_NACLS = "the importer does not carry network ACLs yet: declare them under network_acls by hand"
 NO_ROUTES = "a lab routes every subnet to every other and to its internet hosts"
-NO_PREFIX_LISTS = ("the importer does not carry prefix lists yet: declare them under prefix_lists by hand (rules "
-                   "that reference one are listed separately)")
+NO_LIST_ID = ("get-managed-prefix-list-entries output does not say which list it is: give it as "
+              "--prefix-list-entries PL_ID=FILE")
 NO_ENIS = "a lab instance has one interface; give `describe-instances` output for the instances"
 NO_GATEWAYS = "a lab has no gateways beside its VPC router; traffic through them is not emulated"
 
 # describe-* output: top-level key -> (what one object is, its id field, why it is not carried)
 AWS_KINDS: dict[str, tuple[str, str, str]] = {
-    "NetworkAcls": ("network ACL", "NetworkAclId", NO_NACLS),
     "TransitGateways": ("transit gateway", "TransitGatewayId", NO_GATEWAYS),
     "VpcEndpoints": ("VPC endpoint", "VpcEndpointId", NO_GATEWAYS),
     "VpcPeeringConnections": ("VPC peering connection", "VpcPeeringConnectionId", "a lab is one VPC"),
-    "PrefixLists": ("prefix list", "PrefixListId", NO_PREFIX_LISTS),
-    "Entries": ("prefix list entry", "Cidr", NO_PREFIX_LISTS),
+    "Entries": ("prefix list entry", "Cidr", NO_LIST_ID),
 }
 
 # Terraform resource types that change what traffic passes but that a lab does not model.
 TERRAFORM_TYPES: dict[str, str] = {
-    **dict.fromkeys(("aws_network_acl", "aws_network_acl_rule", "aws_default_network_acl",
-                     "aws_network_acl_association"), NO_NACLS),
     **dict.fromkeys(("aws_route_table", "aws_route", "aws_default_route_table", "aws_route_table_association",
                      "aws_main_route_table_association", "awscc_ec2_route_table",
                      "awscc_ec2_subnet_route_table_association"), NO_ROUTES),
@@ -33,7 +28,6 @@ TERRAFORM_TYPES: dict[str, str] = {
                      "aws_ec2_transit_gateway_vpc_attachment", "aws_vpn_gateway", "aws_vpn_connection",
                      "aws_customer_gateway", "aws_dx_gateway"), NO_GATEWAYS),
     "aws_vpc_peering_connection": "a lab is one VPC",
-    **dict.fromkeys(("aws_ec2_managed_prefix_list", "aws_ec2_managed_prefix_list_entry"), NO_PREFIX_LISTS),
     **dict.fromkeys(("aws_launch_template", "aws_launch_configuration"),
                     "a template: the instances launched from it are not in the plan (import describe-instances "
                     "output once they run)"),
@@ -47,5 +41,6 @@ TERRAFORM_TYPES: dict[str, str] = {
 
 def prefix_list_reason(prefix_list: str) -> str:
     """Why a rule that references a prefix list is not carried: the output holds only its id."""
-    return (f"prefix list {prefix_list} needs its CIDRs: declare it under prefix_lists with the entries "
-            f"`aws ec2 get-managed-prefix-list-entries --prefix-list-id {prefix_list}` prints")
+    return (f"prefix list {prefix_list} needs its CIDRs: run `aws ec2 get-managed-prefix-list-entries "
+            f"--prefix-list-id {prefix_list}` and give its output as --prefix-list-entries {prefix_list}=FILE "
+            "(Terraform: an aws_ec2_managed_prefix_list with its entries)")

@@ -14,7 +14,7 @@ PROTOCOL_ALIASES = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp":
 def describe(r: ImportedRule) -> str:
     ports = "" if r.from_port is None else f" {r.from_port}" if r.from_port == r.to_port \
         else f" {r.from_port}-{r.to_port}"
-    peer = r.cidr or r.group or "?"
+    peer = r.cidr or r.group or r.prefix_list or "?"
     return f"{r.protocol}{ports} {'from' if r.direction == 'ingress' else 'to'} {peer}"
 
 
@@ -59,14 +59,21 @@ def permission(rule: dict) -> tuple:
     """What AWS compares for duplicates: everything but the description; CIDRs canonical."""
     cidr = rule.get("cidr")
     return (rule["protocol"], rule.get("ports"), rule.get("icmp_type"), rule.get("icmp_code"),
-            str(ip_network(str(cidr), strict=False)) if cidr else None, rule.get("group"))
+            str(ip_network(str(cidr), strict=False)) if cidr else None, rule.get("group"), rule.get("prefix_list"))
 
 
 def quotas(data: dict) -> dict[str, int]:
-    """Quotas the imported rules need beyond AWS's defaults (counted per direction and family)."""
-    def family(rule: dict) -> int:
-        return 6 if ":" in str(rule.get("cidr", "")) else 4
-    need_rules = max((sum(1 for r in g.get(d, ()) if family(r) == fam) for g in data["security_groups"]
+    """Quotas the imported rules need beyond AWS's defaults (counted per direction and family; a
+    prefix-list rule counts its list's max_entries)."""
+    lists = {pl["name"]: pl for pl in data.get("prefix_lists", ())}
+
+    def weight(rule: dict) -> tuple[int, int]:
+        listed = lists.get(str(rule.get("prefix_list")))
+        if listed is not None:
+            first = str(listed["entries"][0]) if listed["entries"] else ""
+            return (6 if ":" in first else 4), int(listed.get("max_entries") or len(listed["entries"]) or 1)
+        return (6 if ":" in str(rule.get("cidr", "")) else 4), 1
+    need_rules = max((sum(n for f, n in map(weight, g.get(d, ())) if f == fam) for g in data["security_groups"]
                       for d in ("ingress", "egress") for fam in (4, 6)), default=0)
     need_sgs = max((len(i.get("security_groups", ())) for i in data["instances"]), default=0)
     out = {}

@@ -25,10 +25,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import IPv4Network
 
+from . import terraform_vpc_path as vpc_path
 from .build import ImportResult, build
 from .inventory import DEFAULT_VPC, ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
 from .json_source import JsonValue, read_json
-from .not_carried import TERRAFORM_TYPES, prefix_list_reason
+from .not_carried import TERRAFORM_TYPES
 from .terraform_plan import Plan, Resource, Unresolved, as_list
 from .terraform_services import holds_groups, read_service
 
@@ -196,7 +197,7 @@ def legacy_rules(rd: Reader, res: Resource, block: JsonValue, direction: str, ow
                 rd.inv.skipped.append(f"{block.where}: {shown}: {field_name} is known only after apply: those "
                                       "peers are not carried over (import the state after apply)")
         rules += [ImportedRule(*base, block.where, cidr=c, description=described) for c in dict.fromkeys(cidrs)]
-    rules += [ImportedRule(*base, block.where, group=p, description=described, not_carried=prefix_list_reason(p))
+    rules += [ImportedRule(*base, block.where, prefix_list=p, description=described)
               for p in _strings(_members(block).get("prefix_list_ids") or [])]
     if res.is_unknown(*path, "prefix_list_ids") and res.configured(*path, "prefix_list_ids"):
         rd.inv.skipped.append(f"{block.where}: {shown}: prefix_list_ids is known only after apply: not carried over")
@@ -251,8 +252,7 @@ def read_vpc_rule(rd: Reader, res: Resource) -> None:
     if cidr is not None:
         rule = ImportedRule(*base, v.where, cidr=cidr, description=described)
     elif prefix_list is not None:
-        rule = ImportedRule(*base, v.where, group=prefix_list, description=described,
-                            not_carried=prefix_list_reason(prefix_list))
+        rule = ImportedRule(*base, v.where, prefix_list=prefix_list, description=described)
     else:
         target = rd.first(res, "referenced_security_group_id", "the referenced security group")
         if target is None:
@@ -336,10 +336,11 @@ def _protocol(block: JsonValue, name: str = "protocol") -> str:
 
 # Resource type -> handler, in reading order (groups before the rules and instances naming them).
 HANDLERS: dict[str, Callable[[Reader, Resource], None]] = {
-    "aws_vpc": read_vpc, "aws_subnet": read_subnet, "aws_security_group": read_group,
+    "aws_vpc": read_vpc, "aws_subnet": read_subnet, "aws_ec2_managed_prefix_list": vpc_path.read_prefix_list,
+    "aws_security_group": read_group,
     "aws_default_security_group": read_group, "aws_security_group_rule": read_group_rule,
     "aws_vpc_security_group_ingress_rule": read_vpc_rule, "aws_vpc_security_group_egress_rule": read_vpc_rule,
-    "aws_instance": read_instance, "aws_eip": read_eip, "aws_eip_association": read_eip,
+    "aws_instance": read_instance, "aws_eip": read_eip, "aws_eip_association": read_eip, **vpc_path.HANDLERS,
 }
 
 

@@ -19,7 +19,8 @@ import pytest
 
 from emulator.paths import NETNS_ETC, RUN_DIR
 
-TEST_LABS = ("it-", "it4-", "it6-", "it7-", "it16-", "svctest", "probe-", "surv-")   # lab names of this suite (probe-: front-end detection)
+TEST_LABS = ("it-", "it4-", "it6-", "it7-", "it16-", "svctest", "probe-", "surv-",
+             "nacl-")   # lab names of this suite (probe-: front-end detection)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

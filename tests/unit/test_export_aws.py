@@ -10,7 +10,12 @@ from click.testing import CliRunner
 
 from emulator.cli import cli
 from emulator.importers import import_aws
-from emulator.importers.export import describe_security_groups
+from emulator.importers.export import (
+    describe_managed_prefix_lists,
+    describe_network_acls,
+    describe_security_groups,
+    get_managed_prefix_list_entries,
+)
 from emulator.topology import load
 
 ROOT = Path(__file__).parent.parent.parent
@@ -37,8 +42,20 @@ def test_round_trip_through_import_keeps_every_group(tmp_path, path):
     topology = load(path).topology
     exported = tmp_path / "sgs.json"
     exported.write_text(json.dumps(describe_security_groups(topology)))
-    again = import_aws([exported]).loaded.topology
+    lists = tmp_path / "prefix-lists.json"
+    lists.write_text(json.dumps(describe_managed_prefix_lists(topology)))
+    entries = {}
+    for pl in topology.prefix_lists:            # get-managed-prefix-list-entries, one file per list
+        entries[pl.id] = tmp_path / f"{pl.id}.json"
+        entries[pl.id].write_text(json.dumps(get_managed_prefix_list_entries(pl)))
+    nacls = tmp_path / "nacls.json"
+    nacls.write_text(json.dumps(describe_network_acls(topology)))
+    again = import_aws([exported], files=[lists, nacls], prefix_list_entries=entries).loaded.topology
     assert again.security_groups == topology.security_groups
+    assert again.prefix_lists == topology.prefix_lists
+    # NACLs keep their ids and entries (their subnets need describe-subnets output, not exported here)
+    assert [(n.id, n.ingress, n.egress) for n in again.network_acls] == \
+        [(n.id, n.ingress, n.egress) for n in topology.network_acls]
 
 
 def test_round_trip_of_an_awkward_import(tmp_path):

@@ -83,7 +83,7 @@ def test_awkward_protocols_esp_icmpv6_all_and_port_ranges(full):
     "SecurityGroups[2].IpPermissions[1].UserIdGroupPairs[0]: app-sg: ingress tcp 22 from "
     "444455556666/sg-0bb11cc22dd33ee44: not carried over: it references sg-0bb11cc22dd33ee44 of account 444455556666",
     "SecurityGroups[2].IpPermissionsEgress[1].PrefixListIds[0]: app-sg: egress tcp 443 to pl-63a5400a: not carried "
-    "over: prefix list pl-63a5400a needs its CIDRs: declare it under prefix_lists",
+    "over: prefix list pl-63a5400a needs its CIDRs: run `aws ec2 get-managed-prefix-list-entries",
     "SecurityGroups[3].IpPermissions[1].UserIdGroupPairs[0]: db-sg: ingress tcp 5432 from sg-0fedcba9876543210: "
     "not carried over: sg-0fedcba9876543210 is not in the imported security groups",
     "SecurityGroups[4].IpPermissions[3].UserIdGroupPairs[0]: monitoring - ops: ingress udp 161 from "

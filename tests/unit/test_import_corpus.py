@@ -20,7 +20,7 @@ from .import_reading import Allowed, aws_ids, aws_rules, cidr, load, resolve, te
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
 DATA = ROOT / "tests" / "data"
-NOT_SG_KINDS = ("NetworkAcls", "PrefixLists", "Entries")
+NOT_SG_KINDS = ("PrefixLists", "Entries")
 CARRIED_KINDS = {"RouteTables": ("RouteTableId", "route_tables"), "NatGateways": ("NatGatewayId", "nat_gateways")}
 
 
@@ -123,6 +123,8 @@ def test_aws_file(path: Path, tmp_path: Path) -> None:
         ids = {item.id for item in getattr(result.loaded.topology, section)}
         for index, item in enumerate(doc.get(kind) or []):
             assert item.get(id_field) in ids or named(result, path.name, f"{prefix}{kind}[{index}]"), item
+    if "NetworkAcls" in doc:
+        check_nacls(doc, prefix, result, path.name)
     for kind in NOT_SG_KINDS:       # read only to name what a lab leaves out: each object named
         for index, _ in enumerate(doc.get(kind) or []):
             assert named(result, path.name, f"{prefix}{kind}[{index}]"), f"{kind}[{index}] is not named"
@@ -144,6 +146,23 @@ def check_aws_groups(doc: dict, prefix: str, exported: dict, result: ImportResul
     account = Counter(g.get("OwnerId") for g in doc["SecurityGroups"] if g.get("OwnerId")).most_common(1)
     if account and re.fullmatch(r"\d{12}", account[0][0]):
         assert {g["OwnerId"] for g in exported["SecurityGroups"]} == {account[0][0]}   # the input's account
+
+
+def check_nacls(doc: dict, prefix: str, result: ImportResult, source: str) -> None:
+    """Every NACL of the imported VPC is carried with each numbered entry (the `*` ones are implicit),
+    or named; the input's default NACL is the lab's `default`."""
+    lab = {n.id: n for n in result.loaded.topology.network_acls}
+    for index, nacl in enumerate(doc["NetworkAcls"]):
+        where = f"{prefix}NetworkAcls[{index}]"
+        if nacl.get("VpcId") != result.loaded.topology.vpc.id and named(result, source, where):
+            continue
+        carried = lab.get(nacl["NetworkAclId"])
+        assert carried is not None, f"{where} is neither carried nor named"
+        assert (carried.name == "default") == bool(nacl.get("IsDefault"))
+        numbered = [e for e in nacl.get("Entries") or [] if e["RuleNumber"] < 32767]
+        for egress, entries in ((False, carried.ingress), (True, carried.egress)):
+            expected = sorted(e["RuleNumber"] for e in numbered if e["Egress"] is egress)
+            assert [e.rule_number for e in entries] == expected or named(result, source, where)
 
 
 def check_subnets(doc: dict, prefix: str, result: ImportResult, source: str) -> None:
