@@ -149,19 +149,18 @@ class Offloads:
             legs.append((peer, flow_key(packet, False)))
         elif packet.version == 4 and packet.dst in self._public:
             return False
-        entries = [fw.table.get(key, now) for fw, key in legs]
+        found = [fw.table.get(key, now) for fw, key in legs]
+        entries = [entry for entry in found if entry is not None]
         tcp = packet.proto == PROTO_TCP
-        for entry in entries:
-            if entry is None or (tcp and entry.state != ESTABLISHED):
-                return False
+        if len(entries) != len(found) or (tcp and any(entry.state != ESTABLISHED for entry in entries)):
+            return False
         first = entries[0]
-        if first.packets_egress + first.packets_ingress < OFFER_AFTER:     # type: ignore[union-attr]
+        if first.packets_egress + first.packets_ingress < OFFER_AFTER:
             return False
         if not self._nacls_allow(firewall, peer, packet):
             return False
-        seen = [first.packets_egress, first.bytes_egress, first.packets_ingress,     # type: ignore[union-attr]
-                first.bytes_ingress]                                                  # type: ignore[union-attr]
-        self.flows[flow] = OffloadedFlow(flow, legs, seen, all(e.tracked for e in entries))  # type: ignore[union-attr]
+        seen = [first.packets_egress, first.bytes_egress, first.packets_ingress, first.bytes_ingress]
+        self.flows[flow] = OffloadedFlow(flow, legs, seen, all(e.tracked for e in entries))
         return True
 
     def _nacls_allow(self, firewall: EniFirewall, peer: EniFirewall | None, packet: Packet) -> bool:

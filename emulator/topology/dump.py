@@ -33,11 +33,12 @@ from .services import DEFAULT_PORTS
 
 def dump(topology: Topology) -> dict:
     t = topology
-    out: dict[str, object] = {"name": t.name, "vpc": {"cidr": str(t.vpc.cidr)}}
+    vpc: dict[str, str] = {"cidr": str(t.vpc.cidr)}
     if t.vpc.ipv6_cidr is not None:
-        out["vpc"]["ipv6_cidr"] = str(t.vpc.ipv6_cidr)  # type: ignore[index]
+        vpc["ipv6_cidr"] = str(t.vpc.ipv6_cidr)
     if t.vpc.id and t.vpc.id != vpc_id_for(t.name):
-        out["vpc"]["id"] = t.vpc.id  # type: ignore[index]
+        vpc["id"] = t.vpc.id
+    out: dict[str, object] = {"name": t.name, "vpc": vpc}
     out["subnets"] = [{"name": s.name, "cidr": str(s.cidr),
                        **({"ipv6_cidr": str(s.ipv6_cidr)} if s.ipv6_cidr is not None else {})}
                       for s in t.subnets]

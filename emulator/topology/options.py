@@ -46,7 +46,7 @@ def parse_options(p: Problems, value: object) -> Options:
         given["timeouts"] = _timeouts(p, fields["timeouts"])
     if "quotas" in fields:
         given["quotas"] = _quotas(p, fields["quotas"])
-    return Options(**given)  # type: ignore[arg-type]
+    return Options(**given)  # type: ignore[arg-type]  # each value was checked against its field above
 
 
 def _timeouts(p: Problems, value: object) -> ConntrackTimeouts:
