@@ -10,6 +10,7 @@ The host's own /etc/ssl is never touched.
 from __future__ import annotations
 
 import datetime
+import functools
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -38,11 +39,15 @@ class LabCa:
     key: ec.EllipticCurvePrivateKey
     cert: x509.Certificate
     dir: Path
-    subject_hash: str                         # OpenSSL's name for it in a hashed certs/ directory
 
     @property
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @functools.cached_property
+    def subject_hash(self) -> str:
+        """OpenSSL's name for the CA in a hashed certs/ directory (asked of openssl once)."""
+        return _subject_hash(self.dir / "ca.pem")
 
 
 def _now() -> datetime.datetime:
@@ -78,7 +83,7 @@ def create_ca(lab: str, directory: Path) -> LabCa:
             .sign(key, hashes.SHA256()))
     _write(directory / "ca.key", _key_pem(key))
     (directory / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return LabCa(key, cert, directory, _subject_hash(directory / "ca.pem"))
+    return LabCa(key, cert, directory)
 
 
 def load_ca(directory: Path) -> LabCa:
@@ -91,7 +96,7 @@ def load_ca(directory: Path) -> LabCa:
             from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise LabError(f"{directory / 'ca.key'} is not the lab's CA key")
-    return LabCa(key, cert, directory, _subject_hash(directory / "ca.pem"))
+    return LabCa(key, cert, directory)
 
 
 def _subject_hash(pem: Path) -> str:
