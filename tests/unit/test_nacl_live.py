@@ -167,3 +167,26 @@ def test_authorize_with_a_prefix_list_counts_its_max_entries(h: Harness) -> None
     result = h.op("authorize", sg="web-sg", direction="egress", rules=[permission("tcp", "443", prefix_list="office")])
     assert result["described"] == [f"egress tcp 443 to {h.sgs.prefix_list('office').id}"]
     h.op("revoke", sg="web-sg", direction="egress", rules=[permission("tcp", "443", prefix_list="office")])
+
+
+def test_nacl_and_prefix_list_changes_replay_from_the_journal_after_a_restart(h: Harness, tmp_path: Path) -> None:
+    """What a restarted engine rebuilds (issue 15's journal): the same NACLs, associations and lists."""
+    from emulator.dataplane.journal import Journal, journaled
+    journal = Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit")
+    assert journal.load() == []
+    handle = journaled(h.live, journal, lambda: 1.0)
+    handle("nacl_create_entry", {"nacl": "private-nacl", "rule_number": 50, "egress": False, **ENTRY})
+    handle("nacl_associate", {"nacl": "spare", "subnet": "public"})
+    handle("prefix_list_modify", {"prefix_list": "office", "add": [{"cidr": "192.0.2.0/24"}]})
+    with pytest.raises(AwsApiError):      # refused: never journaled
+        handle("nacl_delete_entry", {"nacl": "private-nacl", "rule_number": 7, "egress": True})
+    handle("nacl_describe", {})           # reads are not journaled either
+    journal.close()
+    again = Harness(tmp_path)             # a new engine from the model as `up` built it
+    reopened = Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit")
+    changes = reopened.load()
+    assert [c.op for c in changes] == ["nacl_create_entry", "nacl_associate", "prefix_list_modify"]
+    reopened.replay(changes, again.live, 2.0)
+    assert dump(again.live.topology()) == dump(h.live.topology())
+    assert again.nacls.gate("public").nacl.name == "spare"
+    assert not again.nacls.gate("private").check(parse(tcp(WEB, "10.0.2.10", 40000, 22)), False).accepted
