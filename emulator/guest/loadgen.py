@@ -5,8 +5,9 @@ every mode cancels its own cost out of the difference.
 
     python -m emulator.guest.loadgen serve PORT     # echo until EOF
     python -m emulator.guest.loadgen pingpong HOST PORT COUNT
+    python -m emulator.guest.loadgen connect HOST PORT SECONDS   # connections, one after another
 
-`pingpong` prints one JSON line. `serve` prints "ready" once it listens.
+Clients print one JSON line. `serve` prints "ready" once it listens.
 """
 from __future__ import annotations
 
@@ -53,6 +54,23 @@ def serve(port: int) -> None:
                 conn.close()
 
 
+def connect(host: str, port: int, seconds: float) -> dict:
+    """Connections one after another for `seconds` (a burst of short flows, e.g. for the `sgemu
+    ui` tests): connect, read the first byte the server sends (or its close), close."""
+    done = failed = 0
+    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=2) as sock:
+                sock.recv(1)
+                done += 1
+        except OSError:
+            failed += 1
+    elapsed = time.monotonic() - started
+    return {"connections": done, "failed": failed, "seconds": elapsed, "per_second": done / elapsed}
+
+
 def pingpong(host: str, port: int, count: int) -> dict:
     """Round-trip time of one byte on one established TCP connection."""
     with socket.create_connection((host, port), timeout=5) as sock:
@@ -75,6 +93,8 @@ def main(argv: list[str]) -> int:
         return 0
     if verb == "pingpong":
         result = pingpong(args[0], int(args[1]), int(args[2]))
+    elif verb == "connect":
+        result = connect(args[0], int(args[1]), float(args[2]))
     else:
         print(__doc__, file=sys.stderr)
         return 2
