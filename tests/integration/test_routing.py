@@ -4,6 +4,7 @@ IP), nothing on the internet reaches the private instance or the gateway, a subn
 and a blackhole route time out, IPv6 through the eigw goes out only."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -143,3 +144,28 @@ def test_routes_changed_live_take_effect_at_once() -> None:
         assert "203.0.113.0/24 -> nat-" in listed.stdout and "::/0 -> igw" in listed.stdout
     finally:
         labs.down(lab)
+
+
+def test_an_imported_configuration_with_a_nat_gateway_comes_up_and_routes(tmp_path: Path) -> None:
+    """describe-* JSON (route tables, NAT gateway, an instance in the private subnet) -> import -> up -> probe."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+    from test_import_routing import DOCS, VPC
+
+    from emulator.importers import import_aws
+
+    docs = {**DOCS, "instances.json": {"Reservations": [{"Instances": [{
+        "InstanceId": "i-0123456789abcdef0", "State": {"Name": "running"}, "SubnetId": "subnet-0000000000000000b",
+        "VpcId": VPC, "PrivateIpAddress": "10.0.2.10", "Tags": [{"Key": "Name", "Value": "app"}],
+        "SecurityGroups": [{"GroupId": "sg-0123456789abcdef0", "GroupName": "app"}]}]}]}}
+    paths = []
+    for name, doc in docs.items():
+        (tmp_path / name).write_text(json.dumps(doc))
+        paths.append(str(tmp_path / name))
+    data = import_aws(files=paths).data
+    data["name"] = "it-rt-imp"
+    labs.up(parse(data, "imported").topology)
+    try:
+        assert probe("it-rt-imp", "app", "you", 443, timeout=TIMEOUT) == "refused"     # out through the NAT: RST
+        assert probe("it-rt-imp", "you", "10.0.2.10", 22, timeout=TIMEOUT) == "timeout"
+    finally:
+        labs.down("it-rt-imp")
