@@ -53,10 +53,12 @@ class ResolverView:
     listen: tuple[str, ...]    # addresses on the fabric's lo
     records: tuple[HostRecord, ...]
 
-    def argv(self, dnsmasq: str, log: Path) -> list[str]:
+    def argv(self, dnsmasq: str) -> list[str]:
+        # Logs go to stderr, which `start_resolvers` points at a root-only file it opened: given a log
+        # file, dnsmasq would hand it to its unprivileged user and make it group-readable.
         return [dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
                 "--no-poll", "--bind-interfaces", *(f"--listen-address={a}" for a in self.listen),
-                f"--port={DNS_PORT}", "--pid-file=", f"--log-facility={log}", "--log-queries",
+                f"--port={DNS_PORT}", "--pid-file=", "--log-facility=-", "--log-queries",
                 "--domain-needed", "--bogus-priv", "--local=/#/", *(r.option() for r in self.records)]
 
 
@@ -95,12 +97,15 @@ def views(topology: Topology) -> tuple[ResolverView, ...]:
     return tuple(found)
 
 
-def resolv_conf(nameservers: tuple[str, ...], instance: bool) -> str:
+def resolv_conf(nameservers: tuple[str, ...], instance: bool, ipv6: bool = True) -> str:
+    """A node's resolv.conf. A node without IPv6 asks for no AAAA records (glibc >= 2.36 `no-aaaa`),
+    so a client tries only the addresses it can use and a dropped SYN reads as the timeout it is,
+    not as "Network is unreachable" from an IPv6 address it could never reach."""
     lines = ["# sgemu: the lab's DNS (see `sgemu plan`); nothing outside the lab is resolved"]
     lines += [f"nameserver {a}" for a in nameservers]
     if instance:           # the VPC's default DHCP options: domain-name ec2.internal
         lines.append(f"search {PRIVATE_DOMAIN}")
-    lines.append("options timeout:2 attempts:2")
+    lines.append("options timeout:2 attempts:2" + ("" if ipv6 else " no-aaaa"))
     return "\n".join(lines) + "\n"
 
 
@@ -121,7 +126,8 @@ def write_node_files(plan: LabPlan, netns_etc: Path) -> None:
     for ns in plan.nodes:
         if not ns.nameservers:
             continue
-        (netns_etc / ns.name / "resolv.conf").write_text(resolv_conf(ns.nameservers, ns.role == "instance"))
+        ipv6 = any(a.family == 6 for a in ns.addresses)
+        (netns_etc / ns.name / "resolv.conf").write_text(resolv_conf(ns.nameservers, ns.role == "instance", ipv6))
         (netns_etc / ns.name / "nsswitch.conf").write_text(nsswitch_text(host_nsswitch))
 
 
@@ -140,7 +146,7 @@ def start_resolvers(topology: Topology, plan: LabPlan, logs: Path) -> list[tuple
     for view in views(topology):
         log = logs / f"dns-{view.name}.log"
         with private(log, "ab") as out:     # its own start-up errors; dnsmasq then logs here too
-            process = subprocess.Popen(netns.exec_argv(plan.fabric.name, view.argv(dnsmasq, log)),
+            process = subprocess.Popen(netns.exec_argv(plan.fabric.name, view.argv(dnsmasq)),
                                        stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         started.append((f"dns:{view.name}", process.pid))
         _wait_started(view, process, log)

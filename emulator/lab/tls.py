@@ -82,7 +82,7 @@ def create_ca(lab: str, directory: Path) -> LabCa:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256()))
     _write(directory / "ca.key", _key_pem(key))
-    (directory / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write(directory / "ca.pem", cert.public_bytes(serialization.Encoding.PEM))    # the state directory is root's
     return LabCa(key, cert, directory)
 
 

@@ -158,8 +158,9 @@ def test_from_the_internet_only_public_addresses_resolve() -> None:
 
 
 def test_dnsmasq_forwards_nothing_and_answers_only_its_records() -> None:
-    argv = dns.vpc_view(lab(ipv6=False)).argv("/usr/sbin/dnsmasq", Path("/x.log"))
+    argv = dns.vpc_view(lab(ipv6=False)).argv("/usr/sbin/dnsmasq")
     for option in ("--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--local=/#/", "--bind-interfaces",
+                   "--log-facility=-",
                    "--listen-address=10.0.0.2", "--keep-in-foreground"):
         assert option in argv
     assert not any(a.startswith("--server") for a in argv)
@@ -175,5 +176,7 @@ def test_resolv_conf_and_nsswitch() -> None:
     text = dns.resolv_conf(("10.0.0.2",), instance=True)
     assert "nameserver 10.0.0.2\nsearch ec2.internal\n" in text
     assert "search" not in dns.resolv_conf(("169.254.0.1",), instance=False)
+    assert "no-aaaa" in dns.resolv_conf(("169.254.0.1",), instance=False, ipv6=False)
+    assert "no-aaaa" not in dns.resolv_conf(("169.254.0.1",), instance=False, ipv6=True)
     switched = dns.nsswitch_text("passwd: files\nhosts: files mdns4_minimal [NOTFOUND=return] resolve dns\n")
     assert switched.splitlines() == ["passwd: files", "hosts:          files dns"]
