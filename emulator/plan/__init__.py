@@ -10,12 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 from ipaddress import IPv4Address, IPv6Address
-from typing import TYPE_CHECKING
 
-from ..model import TIMEOUT_RANGES, Instance, InternetHost, Topology
-
-if TYPE_CHECKING:
-    from .routing import RoutingPlan
+from ..model import Instance, InternetHost, Topology
 
 PREFIX = "sgemu-"
 IFNAMSIZ = 15                  # usable characters in a Linux interface name
@@ -198,7 +194,8 @@ def device_names(prefix: str, names: list[str], taken: set[str]) -> dict[str, st
 def build_plan(topology: Topology, enforce: bool = True) -> LabPlan:
     """`enforce=False` leaves out every NFQUEUE hook: the same lab with no SG at all (the
     benchmark's baseline)."""
-    from .routing import NGW_PREFIX, build_routing  # imported here: it builds on this package's types
+    from .hooks import rulesets  # imported here: like routing, it builds on this package's types
+    from .routing import NGW_PREFIX, build_routing
     lab = topology.name
     fabric_ns = namespace_name(lab, FABRIC_NODE)
     taken: set[str] = set()
@@ -217,8 +214,8 @@ def build_plan(topology: Topology, enforce: bool = True) -> LabPlan:
     fabric = replace(fabric, addresses=fabric.addresses + routing.addresses,
                      routes=fabric.routes + routing.routes, sysctls=fabric.sysctls + routing.sysctls,
                      rules=routing.rules)
-    rulesets = _rulesets(topology, enis, enforce, routing) + routing.rulesets
-    return LabPlan(lab, fabric, nodes, veths, enis, rulesets, views, routing.gateways)
+    tables = rulesets(topology, enis, enforce, routing) + routing.rulesets
+    return LabPlan(lab, fabric, nodes, veths, enis, tables, views, routing.gateways)
 
 
 # -- addresses as each node sees them -------------------------------------------------------
@@ -300,6 +297,7 @@ def _fabric_ns(topology: Topology, name: str, eni_dev: dict[str, str],
         ("net.ipv4.ip_forward", "1"), ("net.ipv6.conf.all.forwarding", "1"),
         ("net.ipv4.conf.all.rp_filter", "0"), ("net.ipv4.conf.default.rp_filter", "0")]
     if topology.options.offload:
+        from .hooks import offload_sysctls
         sysctls += offload_sysctls(topology)
     for inst in topology.instances:
         dev = eni_dev[inst.name]
@@ -323,161 +321,3 @@ def _fabric_ns(topology: Topology, name: str, eni_dev: dict[str, str],
     routes += [Route("0.0.0.0/0", None, blackhole=True), Route("::/0", None, blackhole=True)]
     return Namespace(name, FABRIC_NODE, "fabric", tuple(addresses), tuple(routes),
                      tuple(sysctls), "")
-
-
-# -- hook rulesets (fabric namespace) -------------------------------------------------------
-
-def _table(name: str, chains: tuple[str, ...], rules: list[str], own: tuple[str, ...] = ()) -> str:
-    """`chains`: the table's built-in chains (policy ACCEPT); `own`: our chains the rules jump to."""
-    head = [f"*{name}", *(f":{c} ACCEPT [0:0]" for c in chains), *(f":{c} - [0:0]" for c in own)]
-    return "\n".join([*head, *rules, "COMMIT"]) + "\n"
-
-
-MANGLE_CHAINS = ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")
-NAT_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
-FILTER_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
-
-
-def _queue_rules(enis: tuple[Eni, ...]) -> tuple[list[str], list[str]]:
-    """PREROUTING -i eni-X is X's egress check; POSTROUTING -o eni-X is X's ingress check.
-    One rule per direction for every ENI, to one queue: the engine tells the ENI by the
-    packet's interface (NFQUEUE hands it over), so a packet's cost does not grow with the
-    number of ENIs (a rule per ENI, walked in order, did: scripts/bench --scale).
-    No --queue-bypass: with no engine bound, packets are dropped (fail closed).
-    Between two instances (no NAT on the way) the engine decides the destination's ingress
-    together with the source's egress and says so with DECIDED_MARK: one queue trip, not two.
-    Packet marks never cross namespaces, so no instance can forge it."""
-    if not enis:
-        return [], []
-    decided = f"0x{DECIDED_MARK:x}"
-    pre = [f"-A PREROUTING -i {ENI_PREFIX}+ -j NFQUEUE --queue-num {ENI_QUEUE}"]
-    post = [f"-A POSTROUTING -o {ENI_PREFIX}+ -m mark --mark {decided}/{decided} -j ACCEPT",
-            f"-A POSTROUTING -o {ENI_PREFIX}+ -j NFQUEUE --queue-num {ENI_QUEUE}"]
-    return pre, post
-
-
-HAIRPIN_CHAIN = "SGEMU-HAIRPIN"      # mangle: marks connections to public IPs from inside
-TO_INTERNET_CHAIN = "SGEMU-TO-IGW"   # filter: who may leave through the IGW
-DNAT_CHAIN = "SGEMU-DNAT"            # filter: which instances a DNATed connection may reach
-
-
-def _hairpin_rules(public: list[Instance], mark: str) -> tuple[list[str], list[str]]:
-    """(PREROUTING jumps, chain rules): a rule per public IP, walked only by a connection's
-    first packet (the mark stays on the connection), so later packets pay nothing per instance."""
-    if not public:
-        return [], []
-    return ([f"-A PREROUTING -i {ENI_PREFIX}+ -m conntrack --ctstate NEW -j {HAIRPIN_CHAIN}"],
-            [f"-A {HAIRPIN_CHAIN} -d {i.public_ip}/32 -j CONNMARK --set-xmark {mark}" for i in public])
-
-
-def _internet_rules(public: list[Instance], private_only: list[Instance]) -> list[str]:
-    """filter FORWARD after the IGW's own rules: per-instance lists sit in chains that only
-    traffic to the internet, or of a DNATed connection, walks; packets between instances
-    pass two rules, however many instances there are."""
-    eni_wild, igw_wild = ENI_PREFIX + "+", IGW_PREFIX + "+"
-    return [f"-A FORWARD -o {igw_wild} -j {TO_INTERNET_CHAIN}",
-            *(f"-A {TO_INTERNET_CHAIN} -s {i.private_ip}/32 -j ACCEPT" for i in public),
-            f"-A {TO_INTERNET_CHAIN} -i {eni_wild} -j DROP",
-            *([f"-A FORWARD -m conntrack --ctstate DNAT -j {DNAT_CHAIN}"] if private_only else []),
-            *(f"-A {DNAT_CHAIN} -s {i.private_ip}/32 -j DROP" for i in private_only)]
-
-
-def _offload_rules(family: int) -> dict[str, list[str]]:
-    """Kernel fast path for flows the engine marked (OFFLOAD_MARK on the connection, and not
-    PULLBACK_MARK): their packets skip the queues, except TCP SYN/FIN/RST, which the engine's
-    state machine must see, and ICMP other than echo (errors are RELATED to a flow in the
-    kernel and carry its mark; the engine decides them). The engine marks a flow through the
-    verdict's packet mark; mangle FORWARD copies it to the connection (it runs after the egress
-    queue of PREROUTING). A pulled-back flow keeps OFFLOAD_MARK until the engine has read its
-    last kernel counters."""
-    offload, pullback = f"0x{OFFLOAD_MARK:x}", f"0x{PULLBACK_MARK:x}"
-    marked = f"-m connmark --mark {offload}/0x{OFFLOAD_MARK | PULLBACK_MARK:x} -j ACCEPT"
-    echo = ("-p icmp -m icmp --icmp-type", "echo-request", "echo-reply") if family == 4 else \
-        ("-p ipv6-icmp -m icmp6 --icmpv6-type", "echo-request", "echo-reply")
-    matches = ["-p tcp --tcp-flags FIN,SYN,RST NONE", "-p udp", *(f"{echo[0]} {kind}" for kind in echo[1:])]
-    return {"PREROUTING": [f"-A PREROUTING -i {ENI_PREFIX}+ {m} {marked}" for m in matches],
-            "POSTROUTING": [f"-A POSTROUTING -o {ENI_PREFIX}+ {m} {marked}" for m in matches],
-            "FORWARD": [f"-A FORWARD -m mark --mark {offload}/{offload} -j CONNMARK --set-xmark {offload}/{offload}",
-                        f"-A FORWARD -m mark --mark {pullback}/{pullback} "
-                        f"-j CONNMARK --set-xmark {pullback}/{pullback}"]}
-
-
-def offload_sysctls(topology: Topology) -> list[tuple[str, str]]:
-    """Offloaded flows are seen through the kernel's per-connection counters, and a kernel entry
-    must outlive the engine's (the engine decides when a flow expires, then releases it): the
-    fabric's UDP and ICMP timeouts sit above the longest the engine may use."""
-    icmp = max((i.conntrack.icmp for i in topology.instances), default=0) + KERNEL_TIMEOUT_MARGIN
-    return [("net.netfilter.nf_conntrack_acct", "1"),
-            ("net.netfilter.nf_conntrack_udp_timeout", str(TIMEOUT_RANGES["udp"][1] + KERNEL_TIMEOUT_MARGIN)),
-            ("net.netfilter.nf_conntrack_udp_timeout_stream",
-             str(TIMEOUT_RANGES["udp_stream"][1] + KERNEL_TIMEOUT_MARGIN)),
-            ("net.netfilter.nf_conntrack_icmp_timeout", str(icmp)),
-            ("net.netfilter.nf_conntrack_icmpv6_timeout", str(icmp))]
-
-
-def _rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool,
-              routing: RoutingPlan) -> tuple[Ruleset, ...]:
-    pre, post = _queue_rules(enis) if enforce else ([], [])
-    offload = enforce and topology.options.offload
-    none: dict[str, list[str]] = {"PREROUTING": [], "POSTROUTING": [], "FORWARD": []}
-    fast, fast6 = (_offload_rules(4), _offload_rules(6)) if offload else (none, none)
-    eni_wild, igw_wild = ENI_PREFIX + "+", IGW_PREFIX + "+"
-    public = [i for i in topology.instances if i.public_ip is not None]
-    private_only = [i for i in topology.instances if i.public_ip is None]
-    mark = f"0x{HAIRPIN_MARK:x}/0x{HAIRPIN_MARK:x}"
-
-    # Traffic to/from the VPC router itself is infrastructure, never an SG matter. Hairpin
-    # (instance -> another's public IP) is marked on the connection so the engine can see the
-    # source as the sender's public IP, which mangle POSTROUTING sees before SNAT.
-    # The fast path comes first: an offloaded flow is never local, hairpinned or infrastructure.
-    hairpin_jump, hairpin = _hairpin_rules(public, mark)
-    mangle4 = [*fast["PREROUTING"],
-               "-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
-               *hairpin_jump,
-               *pre,
-               *fast["FORWARD"],
-               *fast["POSTROUTING"],
-               "-A POSTROUTING -m addrtype --src-type LOCAL -j RETURN",
-               f"-A POSTROUTING -m connmark --mark {mark} -j MARK --set-xmark {mark}",
-               *post,
-               *hairpin]
-    nat4 = [*(f"-A PREROUTING -d {i.public_ip}/32 -j DNAT --to-destination {i.private_ip}"
-              for i in public),
-            *(f"-A POSTROUTING -s {i.private_ip}/32 -o {igw_wild} -j SNAT --to-source {i.public_ip}"
-              for i in public),
-            *(f"-A POSTROUTING -s {i.private_ip}/32 -m conntrack --ctstate DNAT "
-              f"-j SNAT --to-source {i.public_ip}" for i in public),
-            *routing.nat4]
-    # The internet reaches only public IPs (DNAT) and replies to NATed flows; only instances
-    # with a public IP reach the internet; without one, hairpin to public IPs goes nowhere.
-    filter4 = [*(f"-A INPUT -i {igw_wild} -d {INTERNET_DNS}/32 -p {p} --dport 53 -j ACCEPT"
-                 for p in ("udp", "tcp")),
-               f"-A INPUT -i {igw_wild} -j DROP",
-               f"-A FORWARD -i {igw_wild} -m conntrack --ctstate DNAT,SNAT -j ACCEPT",
-               f"-A FORWARD -i {igw_wild} -o {eni_wild} -j DROP",
-               *_internet_rules(public, private_only),
-               *routing.filter4]
-    # IPv6 is routed without NAT. Neighbour/router discovery, link-local and multicast
-    # (MLD) are infrastructure and pass before the queues.
-    infra6 = [*(f"-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN"
-                for chain in ("PREROUTING", "POSTROUTING") for t in ND_TYPES)]
-    mangle6 = [*routing.mangle6,
-               *fast6["PREROUTING"],
-               *(r for r in infra6 if r.startswith("-A PREROUTING")),
-               "-A PREROUTING -s fe80::/10 -j RETURN",
-               "-A PREROUTING -d fe80::/10 -j RETURN",
-               "-A PREROUTING -d ff00::/8 -j RETURN",
-               "-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
-               *pre,
-               *fast6["FORWARD"],
-               *fast6["POSTROUTING"],
-               *(r for r in infra6 if r.startswith("-A POSTROUTING")),
-               "-A POSTROUTING -s fe80::/10 -j RETURN",
-               "-A POSTROUTING -d ff00::/8 -j RETURN",
-               "-A POSTROUTING -m addrtype --src-type LOCAL -j RETURN",
-               *post]
-    return (Ruleset(4, "mangle", _table("mangle", MANGLE_CHAINS, mangle4, (HAIRPIN_CHAIN,) if hairpin else ())),
-            Ruleset(4, "nat", _table("nat", NAT_CHAINS, nat4)),
-            Ruleset(4, "filter", _table("filter", FILTER_CHAINS, filter4,
-                                        (TO_INTERNET_CHAIN, *((DNAT_CHAIN,) if private_only else ())))),
-            Ruleset(6, "mangle", _table("mangle", MANGLE_CHAINS, mangle6)))
