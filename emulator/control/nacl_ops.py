@@ -89,10 +89,12 @@ class NaclOps:
                 "entry": entry.describe() if entry is not None else None}
 
     def op_create_entry(self, now: float, nacl: str, rule_number: int, egress: bool, **fields: object) -> dict:
+        # why the ignore below: the fields come from the control protocol and entry_fields validates each
         entry = self._entry(nacl, rule_number, egress, entry_fields(rule_number, **fields))  # type: ignore[arg-type]
         return self._done(self._nacls.create_entry(nacl, entry), "created", entry)
 
     def op_replace_entry(self, now: float, nacl: str, rule_number: int, egress: bool, **fields: object) -> dict:
+        # why the ignore below: the fields come from the control protocol and entry_fields validates each
         entry = self._entry(nacl, rule_number, egress, entry_fields(rule_number, **fields))  # type: ignore[arg-type]
         return self._done(self._nacls.replace_entry(nacl, entry), "replaced", entry)
 

@@ -91,6 +91,7 @@ class Pulse:
                 if key.data == "echo":
                     self.read_echo(time.monotonic())
                 else:
+                    # why the ignore below: only sockets are registered with this selector
                     self.finish(key.fileobj, time.monotonic())     # type: ignore[arg-type]
             for sock, (_, started) in list(self.pending.items()):
                 if time.monotonic() - started > ATTEMPT_TIMEOUT:

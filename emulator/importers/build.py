@@ -174,8 +174,10 @@ class _Builder:
         sg_names = self._sg_names(groups)
         data: dict[str, object] = {"name": self.lab_name, "vpc": {"cidr": str(cidr)}}
         if chosen is not None and VPC_ID.fullmatch(chosen):    # kept, so exports round-trip
+            # why the ignore below: data['vpc'] is the dict built just above
             data["vpc"]["id"] = chosen  # type: ignore[index]
         if ipv6_cidr is not None:
+            # why the ignore below: data['vpc'] is the dict built just above
             data["vpc"]["ipv6_cidr"] = str(ipv6_cidr)  # type: ignore[index]
         default_subnet = self._default_subnet(blocks, cidr)
         data["subnets"] = [{"name": n, "cidr": str(v4), **({"ipv6_cidr": str(v6)} if v6 else {})}
@@ -194,6 +196,7 @@ class _Builder:
         place = Placement(self.inv, blocks, default_subnet, cidr, sg_names)
         data["instances"] = ([place.instance(i) for i in instances] if instances
                              else place.one_per_group(list(sg_names.values())))
+        # why the ignore below: data['instances'] is the list of instance mappings built just above
         data["internet"] = [place.you(data["instances"], ipv6_cidr)]  # type: ignore[arg-type]
         options = self._options(groups, data)
         if options:

@@ -19,6 +19,7 @@ Blocks = dict[str, tuple[str, IPv4Network, IPv6Network | None]]   # subnet key -
 def cover(networks: list[IPv4Network] | list[IPv6Network]) -> IPv4Network | IPv6Network:
     """The smallest single block containing every network given."""
     block = networks[0]
+    # why the ignore below: the caller passes one family; typeshed types subnet_of per family
     while not all(n.subnet_of(block) for n in networks):  # type: ignore[arg-type]
         block = block.supernet()
     return block
@@ -54,6 +55,7 @@ def subnet_blocks(inv: Inventory, subnets: list[ImportedSubnet], instances: list
                 raise ImportSourceError(f"{s.where}: subnet {s.key} ({v4}) overlaps subnet {clash} "
                                         f"({blocks[clash][1]}); subnets of one VPC never overlap")
             v6 = block(s.ipv6_cidr, s.where, "Ipv6CidrBlock", inv, 6) if s.ipv6_cidr else None
+            # why the ignore below: v4 is an IPv4 block and v6 an IPv6 one or None, read by family above
             blocks[s.key] = (s.name, v4, v6)  # type: ignore[assignment]
     known = {s.key for s in subnets}
     for key in dict.fromkeys(i.subnet for i in instances if i.subnet is not None):
@@ -72,6 +74,7 @@ def subnet_blocks(inv: Inventory, subnets: list[ImportedSubnet], instances: list
             inv.notes.append(f"subnet {key}: {why}; the guess {guess} from its instances overlaps {clash}: its "
                              "instances are placed in the lab's first subnet")
             continue
+        # why the ignore below: the guessed block is IPv4
         blocks[key] = (None, guess, None)  # type: ignore[assignment]
         inv.notes.append(f"subnet {key}: {why}; guessed {guess} from its instances (give describe-subnets output)")
     names = Names(limit=32)
@@ -85,12 +88,14 @@ def vpc_blocks(inv: Inventory, record: ImportedVpc | None, blocks: Blocks) -> tu
     cidr: IPv4Network | None = None
     if record is not None and record.cidr is not None:
         with inv.item(f"the block of {record.key}"):
+            # why the ignore below: a VPC's CidrBlock is IPv4 (block() reads it as such)
             cidr = block(record.cidr, record.where, "CidrBlock", inv)  # type: ignore[assignment]
         if record.extra_cidrs:
             inv.notes.append(f"{record.where}: {record.key} has secondary blocks {', '.join(record.extra_cidrs)}; "
                              "the lab's VPC is one block covering its subnets")
     subnets = [b[1] for b in blocks.values()]
     if cidr is None and subnets:
+        # why the ignore below: subnets' IPv4 blocks cover to an IPv4 block
         cidr = cover(subnets)  # type: ignore[assignment]
         inv.notes.append(f"vpc.cidr {cidr} is the smallest block covering the subnets "
                          "(give describe-vpcs output for the real one)")
@@ -115,8 +120,10 @@ def vpc_blocks(inv: Inventory, record: ImportedVpc | None, blocks: Blocks) -> tu
     if v6 is None and subnets_v6:
         v6 = cover(subnets_v6)
     for key, (name, v4, sv6) in list(blocks.items()):
+        # why the ignore below: both are IPv6 blocks; typeshed types subnet_of per family
         if sv6 is not None and (v6 is None or not sv6.subnet_of(v6)):  # type: ignore[arg-type]
             inv.skipped.append(f"{where.get(key, key)}: subnet {key}: IPv6 block {sv6} is outside the VPC's IPv6 "
                                "block: not carried over")
             blocks[key] = (name, v4, None)
+    # why the ignore below: wide is the IPv4 cover computed above
     return wide, v6  # type: ignore[return-value]

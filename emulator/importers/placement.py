@@ -80,6 +80,7 @@ class Placement:
     def _private_ip(self, i: ImportedInstance, name: str, v4: IPv4Network, out: dict) -> None:
         why = None
         try:
+            # why the ignore below: a None address raises the ValueError handled below, as a malformed one does
             addr = ip_address(i.private_ip)  # type: ignore[arg-type]
         except ValueError:
             addr, why = None, "is not an IPv4 address"
@@ -98,6 +99,7 @@ class Placement:
     def _public_ip(self, i: ImportedInstance, name: str, out: dict) -> None:
         why = None
         try:
+            # why the ignore below: a None address raises the ValueError handled below, as a malformed one does
             addr = ip_address(i.public_ip)  # type: ignore[arg-type]
         except ValueError:
             addr, why = None, "is not an IPv4 address"
@@ -114,6 +116,7 @@ class Placement:
 
     def _ipv6(self, i: ImportedInstance, name: str, v6: IPv6Network | None, out: dict) -> None:
         try:
+            # why the ignore below: a None address raises the ValueError handled below, as a malformed one does
             addr = ip_address(i.ipv6)  # type: ignore[arg-type]
         except ValueError:
             addr = None

@@ -81,6 +81,7 @@ def _table(t: JsonValue, nats: dict[str, str], subnet_names: dict[str, str], vpc
                 inv.skipped.append(f"{r.where}: route to prefix list {r.text('DestinationPrefixListId')} not "
                                    "carried over: give its entries as routes by hand")
             continue
+        # why the ignore below: the comprehension compares blocks of one family only (version checked)
         if any(ip_network(dst).subnet_of(ip_network(b)) for b in vpc_blocks  # type: ignore[arg-type]
                if ip_network(b).version == ip_network(dst).version):
             inv.skipped.append(f"{r.where}: route {dst} inside the VPC not carried over: a lab's local route "

@@ -194,12 +194,14 @@ def destination(p: Problems, value: object, path: str, vpc: Vpc | None) -> IPNet
     if not canonical:
         p.error(path, f"'{str(value).strip()}' has host bits set", f"write the network address: {net}")
         return None
+    # why the ignore below: same family checked first; typeshed types subnet_of per family
     if any(net.version == r.version and net.subnet_of(r) for r in RESERVED):  # type: ignore[arg-type]
         p.error(path, f"{net} is inside a range AWS reserves (169.254.168.0/22, fd00:ec2::/32)",
                 "route somewhere else")
         return None
     blocks = () if vpc is None else (vpc.cidr, vpc.ipv6_cidr)
     inside = next((b for b in blocks if b is not None and b.version == net.version and
+                   # why the ignore below: same family checked first; typeshed types subnet_of per family
                    net.subnet_of(b)), None)  # type: ignore[arg-type]
     if inside is not None:
         p.error(path, f"{net} is inside the VPC's {inside}, which the local route covers",
