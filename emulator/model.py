@@ -34,6 +34,16 @@ def protocol_name(number: int) -> str:
     return str(number)
 
 
+
+def traffic_text(protocol: int, ports: PortRange | None, icmp_type: int, icmp_code: int) -> str:
+    """What a rule (SG or NACL) matches, in words: `tcp 80`, `icmp 8/-1`, `all`."""
+    name = protocol_name(protocol)
+    if protocol in PORTED_PROTOCOLS and ports is not None:
+        return f"{name} {ports}"
+    if protocol in ICMP_PROTOCOLS:
+        return f"{name} {icmp_type}/{icmp_code}"
+    return name
+
 class Direction(StrEnum):
     """Seen from the instance: INGRESS enters it, EGRESS leaves it."""
 
@@ -106,14 +116,8 @@ class Rule:
             other.group, other.prefix_list)
 
     def describe(self) -> str:
-        proto = protocol_name(self.protocol)
-        if self.protocol in PORTED_PROTOCOLS and self.ports is not None:
-            what = f"{proto} {self.ports}"
-        elif self.protocol in ICMP_PROTOCOLS:
-            what = f"{proto} {self.icmp_type}/{self.icmp_code}"
-        else:
-            what = proto
         arrow = "from" if self.direction is Direction.INGRESS else "to"
+        what = traffic_text(self.protocol, self.ports, self.icmp_type, self.icmp_code)
         return f"{self.direction.value} {what} {arrow} {self.peer}"
 
 
@@ -288,14 +292,8 @@ class NaclEntry:
     icmp_code: int = -1
 
     def describe(self) -> str:
-        proto = protocol_name(self.protocol)
-        if self.protocol in PORTED_PROTOCOLS and self.ports is not None:
-            what = f"{proto} {self.ports}"
-        elif self.protocol in ICMP_PROTOCOLS:
-            what = f"{proto} {self.icmp_type}/{self.icmp_code}"
-        else:
-            what = proto
         arrow = "from" if self.direction is Direction.INGRESS else "to"
+        what = traffic_text(self.protocol, self.ports, self.icmp_type, self.icmp_code)
         return f"rule {self.rule_number} {self.action} {what} {arrow} {self.cidr}"
 
 
