@@ -88,3 +88,21 @@ def parse_int(text: str) -> int | None:
     """ASCII decimal only: Python's int() would also accept other scripts' digits."""
     text = text.strip()
     return int(text) if _INT.fullmatch(text) else None
+
+
+def declared_id(p: Problems, fields: dict[str, object], path: str, generated: str, pattern: re.Pattern[str],
+                allowed: str, kind: str, ids: dict[str, str]) -> str:
+    """An object's AWS id: the `id` it declares (checked against `pattern`) or `generated`; each id
+    may be taken once in a file (`ids`: id -> the path that took it)."""
+    where = key(path, "id")
+    found = generated
+    if "id" in fields:
+        given = string(p, fields["id"], where, allowed)
+        if given is not None and not pattern.fullmatch(given):
+            p.error(where, f"'{given}' is not a {kind} id", allowed)
+        elif given is not None:
+            found = given
+    if found in ids:
+        p.error(where, f"'{found}' is already the id of {ids[found]}", f"{kind} ids must be unique")
+    ids[found] = path
+    return found

@@ -31,7 +31,7 @@ from ..model import (
     protocol_name,
 )
 from . import addresses
-from .fields import integer, mapping, sequence, string
+from .fields import declared_id, integer, mapping, sequence, string
 from .problems import Problems, item, key
 from .rules import port_range, protocol
 from .security_groups import EVERYWHERE_V4, EVERYWHERE_V6
@@ -221,18 +221,8 @@ def _name(p: Problems, value: object, path: str, names: dict[str, str]) -> str |
 
 
 def _id(p: Problems, fields: dict[str, object], path: str, name: str | None, ids: dict[str, str]) -> str:
-    where = key(path, "id")
-    nacl_id = nacl_id_for(name if name is not None else path)
-    if "id" in fields:
-        given = string(p, fields["id"], where, NACL_ID_ALLOWED)
-        if given is not None and not NACL_ID.fullmatch(given):
-            p.error(where, f"'{given}' is not a network ACL id", NACL_ID_ALLOWED)
-        elif given is not None:
-            nacl_id = given
-    if nacl_id in ids:
-        p.error(where, f"'{nacl_id}' is already the id of {ids[nacl_id]}", "network ACL ids must be unique")
-    ids[nacl_id] = path
-    return nacl_id
+    generated = nacl_id_for(name if name is not None else path)
+    return declared_id(p, fields, path, generated, NACL_ID, NACL_ID_ALLOWED, "network ACL", ids)
 
 
 def build_entry(fields: dict[str, object], direction: Direction, dual_stack: bool, source: str) -> NaclEntry:

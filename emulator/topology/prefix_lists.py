@@ -12,7 +12,7 @@ from emulator.ids import prefix_list_id_for
 
 from ..model import IPNetwork, PrefixList, PrefixListEntry
 from . import addresses
-from .fields import integer, mapping, sequence, string
+from .fields import declared_id, integer, mapping, sequence, string
 from .problems import Problems, item, key
 from .rules import aws_text
 
@@ -100,15 +100,5 @@ def _name(p: Problems, value: object, path: str, names: dict[str, str]) -> str |
 
 
 def _id(p: Problems, fields: dict[str, object], path: str, name: str | None, ids: dict[str, str]) -> str:
-    where = key(path, "id")
-    pl_id = prefix_list_id_for(name if name is not None else path)
-    if "id" in fields:
-        given = string(p, fields["id"], where, PL_ID_ALLOWED)
-        if given is not None and not PL_ID.fullmatch(given):
-            p.error(where, f"'{given}' is not a prefix list id", PL_ID_ALLOWED)
-        elif given is not None:
-            pl_id = given
-    if pl_id in ids:
-        p.error(where, f"'{pl_id}' is already the id of {ids[pl_id]}", "prefix list ids must be unique")
-    ids[pl_id] = path
-    return pl_id
+    generated = prefix_list_id_for(name if name is not None else path)
+    return declared_id(p, fields, path, generated, PL_ID, PL_ID_ALLOWED, "prefix list", ids)
