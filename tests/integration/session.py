@@ -4,6 +4,9 @@ from __future__ import annotations
 import queue
 import subprocess
 import threading
+import time
+
+from emulator.lab import state
 
 
 class Session:
@@ -30,3 +33,30 @@ class Session:
     def close(self) -> None:
         self.process.kill()
         self.process.wait()
+
+
+# One line per input line on ONE connection: skips the banner, prints each echo (or FAILED).
+LINE_CLIENT = r"""
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
+f = s.makefile("rb")
+f.readline()
+for line in sys.stdin:
+    s.sendall(line.encode())
+    try:
+        print(f.readline().decode().strip() or "FAILED", flush=True)
+    except OSError:
+        print("FAILED", flush=True)
+"""
+
+
+def health(lab: str) -> dict:
+    """The next health.json the engine writes (once a second)."""
+    now = time.time()
+    deadline = now + 5
+    while time.time() < deadline:
+        current = state.read_health(lab) or {}
+        if current.get("updated", 0) > now:
+            return current
+        time.sleep(0.1)
+    raise AssertionError("the engine wrote no health update")

@@ -20,7 +20,7 @@ from emulator.lab import state
 from emulator.testing.probe import probe
 from emulator.topology import parse
 
-from .session import Session
+from .session import LINE_CLIENT, Session
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 PORT = 7000                     # the `tcp` service: a banner line, then echoes lines
@@ -122,19 +122,6 @@ def test_deny_before_allow_and_the_same_subnet_is_never_filtered(pair: str) -> N
         explained.stdout + explained.stderr
 
 
-# One line per input line on ONE connection: skips the banner, prints each echo (or FAILED).
-LINE_CLIENT = r"""
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
-f = s.makefile("rb")
-f.readline()
-for line in sys.stdin:
-    s.sendall(line.encode())
-    try:
-        print(f.readline().decode().strip() or "FAILED", flush=True)
-    except OSError:
-        print("FAILED", flush=True)
-"""
 
 
 def offloaded(lab: str) -> int:

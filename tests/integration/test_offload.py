@@ -15,10 +15,9 @@ import pytest
 from emulator.control.api import permission
 from emulator.control.client import request
 from emulator.lab import lifecycle as labs
-from emulator.lab import state
 from emulator.topology import parse
 
-from .session import Session
+from .session import LINE_CLIENT, Session, health
 
 IDLE = 3                        # options.timeouts.tcp_established (emulator-defined, for speed)
 PORT = 7000                     # the `tcp` service: a banner line, then echoes lines
@@ -52,19 +51,6 @@ def lab(request_name: str = "it6-offload") -> Iterator[str]:
         labs.down(request_name)
 
 
-# One line per input line on ONE connection: skips the banner, prints each echo (or FAILED).
-LINE_CLIENT = r"""
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
-f = s.makefile("rb")
-f.readline()
-for line in sys.stdin:
-    s.sendall(line.encode())
-    try:
-        print(f.readline().decode().strip() or "FAILED", flush=True)
-    except OSError:
-        print("FAILED", flush=True)
-"""
 
 
 def line_session(lab: str, node: str, host: str) -> Session:
@@ -72,16 +58,6 @@ def line_session(lab: str, node: str, host: str) -> Session:
     return Session(labs.exec_argv(lab, node, [sys.executable, "-c", LINE_CLIENT, host, str(PORT)]))
 
 
-def health(lab: str) -> dict:
-    """The next health.json the engine writes (once a second)."""
-    now = time.time()
-    deadline = now + 5
-    while time.time() < deadline:
-        current = state.read_health(lab) or {}
-        if current.get("updated", 0) > now:
-            return current
-        time.sleep(0.1)
-    raise AssertionError("the engine wrote no health update")
 
 
 def entry(lab: str, instance: str, port: int) -> dict | None:

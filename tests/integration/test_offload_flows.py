@@ -13,10 +13,9 @@ import pytest
 
 from emulator.control.client import request
 from emulator.lab import lifecycle as labs
-from emulator.lab import state
 from emulator.topology import parse
 
-from .session import Session
+from .session import Session, health
 
 OPEN_PORT, PAIR_PORT = 5000, 5001
 STREAM_IDLE = 60                # the shortest UDP stream timeout AWS allows (an echo flow is a stream)
@@ -73,16 +72,6 @@ def udp_session(lab: str, host: str, port: int) -> Session:
     return Session(labs.exec_argv(lab, "a", [sys.executable, "-c", UDP_CLIENT, ip, str(port)]))
 
 
-def health(lab: str) -> dict:
-    """The next health.json the engine writes (once a second, after its kernel sync)."""
-    now = time.time()
-    deadline = now + 5
-    while time.time() < deadline:
-        current = state.read_health(lab) or {}
-        if current.get("updated", 0) > now:
-            return current
-        time.sleep(0.1)
-    raise AssertionError("the engine wrote no health update")
 
 
 def decided(lab: str, eni: str) -> int:
