@@ -19,12 +19,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 
+from .aws_routing import read_gateways, read_nat_gateways, read_route_tables
 from .aws_vpc_path import read_network_acls, read_prefix_list_entries, read_prefix_lists
 from .build import ImportResult, build
 from .inventory import ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
 from .json_source import JsonValue, read_json
 from .not_carried import AWS_KINDS
-from .routing import read_gateways, read_nat_gateways, read_route_tables
 
 GONE_STATES = ("shutting-down", "terminated")
 CLASSIC = "EC2-Classic"        # the network of groups and instances without a VpcId

@@ -194,6 +194,7 @@ class _Builder:
         if nacls:
             data["network_acls"] = network_acls(self.inv, nacls, blocks, self.skip)
         place = Placement(self.inv, blocks, default_subnet, cidr, sg_names)
+        place.nodes.taken.update(str(n["name"]) for n in routing["nat_gateways"])   # NAT gateways are nodes too
         data["instances"] = ([place.instance(i) for i in instances] if instances
                              else place.one_per_group(list(sg_names.values())))
         # why the ignore below: data['instances'] is the list of instance mappings built just above

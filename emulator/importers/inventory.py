@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .json_source import ImportSourceError, JsonValue
+from .json_source import ImportSourceError
 
 DEFAULT_VPC = "the region's default VPC"   # the VPC of a Terraform resource that names none
 
@@ -124,6 +124,48 @@ class ImportedPrefixList:
     entries: list[tuple[str, str]] | None = None           # (cidr, description); None: not in the inputs
 
 
+# What a route goes to, as far as a lab can follow it (ImportedRoute.target).
+ROUTE_LOCAL, ROUTE_NAT, ROUTE_UNMODELLED, ROUTE_UNKNOWN = "local", "nat", "unmodelled", "unknown"
+
+
+@dataclass(frozen=True)
+class ImportedRoute:
+    """One route: a destination and its target, read by either importer.
+
+    target: igw | eigw | blackhole | local | nat (detail: the NAT gateway's key) | unmodelled (detail:
+    the real target, e.g. "VPC peering connection pcx-1") | unknown (detail: why the source does not say).
+    """
+
+    where: str
+    destination: str | None            # IPv4 or IPv6 CIDR; None for a prefix-list destination
+    target: str
+    detail: str | None = None
+    prefix_list: str | None = None     # destination prefix list id
+
+
+@dataclass
+class ImportedRouteTable:
+    key: str
+    where: str
+    vpc: str | None = None
+    main: bool = False
+    label: str | None = None           # the name it should have in the lab (else its id)
+    subnets: list[tuple[str, str]] = field(default_factory=list)    # (subnet key, where associated)
+    routes: list[ImportedRoute] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImportedNatGateway:
+    key: str
+    where: str
+    vpc: str | None = None
+    subnet: str | None = None
+    private_ip: str | None = None
+    public_ip: str | None = None
+    label: str | None = None
+    not_carried: str | None = None     # why a lab cannot run it (private, failed, no Elastic IP)
+
+
 @dataclass
 class Inventory:
     """Everything read from the inputs, plus what the reader already knows it cannot carry over.
@@ -142,8 +184,8 @@ class Inventory:
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     strict: bool = False
-    route_tables: list[JsonValue] = field(default_factory=list)      # describe-route-tables (importers/routing.py)
-    nat_gateways: dict[str, JsonValue] = field(default_factory=dict)  # describe-nat-gateways, by id
+    route_tables: dict[str, ImportedRouteTable] = field(default_factory=dict)
+    nat_gateways: dict[str, ImportedNatGateway] = field(default_factory=dict)
 
     def group(self, key: str, name: str | None, where: str, vpc: str | None = None) -> ImportedGroup:
         """The group with that key, created (rules unknown) on first sight."""
@@ -153,6 +195,13 @@ class Inventory:
         else:
             found.name = found.name or name
             found.vpc = found.vpc or vpc
+        return found
+
+    def route_table(self, key: str, where: str) -> ImportedRouteTable:
+        """The route table with that key, created on first sight (by a route or an association)."""
+        found = self.route_tables.get(key)
+        if found is None:
+            found = self.route_tables[key] = ImportedRouteTable(key, where)
         return found
 
     def prefix_list(self, key: str, where: str) -> ImportedPrefixList:

@@ -5,7 +5,8 @@ A reader for a new kind (NACLs, route tables, ...) replaces its entry here by re
 """
 from __future__ import annotations
 
-NO_ROUTES = "a lab routes every subnet to every other and to its internet hosts"
+NO_ROUTES = ("a route table of the Cloud Control (awscc) provider, which this importer does not read: give "
+             "describe-route-tables output (sgemu import aws --route-tables) for the routes it holds")
 NO_LIST_ID = ("get-managed-prefix-list-entries output does not say which list it is: give it as "
               "--prefix-list-entries PL_ID=FILE")
 NO_ENIS = "a lab instance has one interface; give `describe-instances` output for the instances"
@@ -21,10 +22,9 @@ AWS_KINDS: dict[str, tuple[str, str, str]] = {
 
 # Terraform resource types that change what traffic passes but that a lab does not model.
 TERRAFORM_TYPES: dict[str, str] = {
-    **dict.fromkeys(("aws_route_table", "aws_route", "aws_default_route_table", "aws_route_table_association",
-                     "aws_main_route_table_association", "awscc_ec2_route_table",
-                     "awscc_ec2_subnet_route_table_association"), NO_ROUTES),
-    **dict.fromkeys(("aws_nat_gateway", "aws_vpc_endpoint", "aws_ec2_transit_gateway",
+    **dict.fromkeys(("awscc_ec2_route_table", "awscc_ec2_subnet_route_table_association", "awscc_ec2_route"),
+                    NO_ROUTES),
+    **dict.fromkeys(("aws_vpc_endpoint", "aws_ec2_transit_gateway",
                      "aws_ec2_transit_gateway_vpc_attachment", "aws_vpn_gateway", "aws_vpn_connection",
                      "aws_customer_gateway", "aws_dx_gateway"), NO_GATEWAYS),
     "aws_vpc_peering_connection": "a lab is one VPC",

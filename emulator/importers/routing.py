@@ -1,115 +1,168 @@
-"""Route tables and NAT gateways from `aws ec2 describe-route-tables` and `describe-nat-gateways`
-(internet and egress-only gateways are known by their ids: igw-, eigw-).
+"""Inventory -> the lab's `nat_gateways` and `route_tables`, the same for both importers (AWS CLI
+JSON: importers/aws_routing.py; Terraform: importers/terraform_routing.py).
 
-The input's main route table becomes `main` (CONTRACT.md); a route whose target a lab cannot model
-(peering, transit gateway, VPC endpoint, ENI or instance, VPN gateway, a NAT gateway not given) becomes
-`blackhole`, with a note naming the real target; the local route is implicit in a lab.
+The input's main route table becomes `main` (CONTRACT.md); the local route is implicit in a lab; a
+route whose target a lab cannot model (peering, transit gateway, VPC endpoint, ENI or instance, VPN
+gateway, a NAT gateway not carried) becomes `blackhole`, with a note naming the real target; a route
+whose target the input does not say (Terraform: known only after apply, from outside the document)
+becomes `blackhole` too, named in what is not carried over. Identical duplicates merge; conflicting
+ones are named (strict: refused), as CONTRACT.md asks of imports.
 """
 from __future__ import annotations
 
 from ipaddress import ip_network
 
-from .inventory import Inventory
-from .json_source import JsonValue
+from ..routes import MAIN_ROUTE_TABLE, TARGET_BLACKHOLE, TARGET_EIGW, TARGET_IGW
+from ..topology.routes import NAT_ID, RESERVED, TABLE_ID
+from .inventory import (
+    DEFAULT_VPC,
+    ROUTE_LOCAL,
+    ROUTE_NAT,
+    ROUTE_UNKNOWN,
+    ROUTE_UNMODELLED,
+    ImportedRoute,
+    ImportedRouteTable,
+    Inventory,
+)
+from .json_source import ImportSourceError
+from .names import Names, node_name
 
-# Route fields naming a target a lab cannot model, with what it is.
-UNMODELLED = (("VpcPeeringConnectionId", "VPC peering connection"), ("TransitGatewayId", "transit gateway"),
-              ("NetworkInterfaceId", "network interface"), ("InstanceId", "instance"),
-              ("LocalGatewayId", "local gateway"), ("CarrierGatewayId", "carrier gateway"),
-              ("CoreNetworkArn", "core network"))
-
-
-def read_route_tables(doc: JsonValue, inv: Inventory) -> None:
-    inv.route_tables += doc.items("RouteTables")
-
-
-def read_nat_gateways(doc: JsonValue, inv: Inventory) -> None:
-    for n in doc.items("NatGateways"):
-        with inv.item("this NAT gateway"):
-            inv.nat_gateways[n.need_text("NatGatewayId")] = n
-
-
-def read_gateways(doc: JsonValue, inv: Inventory) -> None:
-    """Internet and egress-only gateways: their ids alone say what a route to them means."""
-    for key in ("InternetGateways", "EgressOnlyInternetGateways"):
-        inv.notes += [f"{g.where}: {g.text('InternetGatewayId') or g.text('EgressOnlyInternetGatewayId')}: "
-                      "routes to it become igw/eigw" for g in doc.items(key) if doc.has(key)]
+NAT_NEEDS = "a lab runs public NAT gateways that are available, with an Elastic IP, in a subnet of the lab"
+RESERVED_NAMES = (MAIN_ROUTE_TABLE, TARGET_IGW, TARGET_EIGW, TARGET_BLACKHOLE, "vpc")
 
 
 def routing_section(inv: Inventory, vpc: str | None, subnet_names: dict[str, str],
                     vpc_blocks: tuple[str, ...]) -> dict[str, list[dict[str, object]]]:
-    """`nat_gateways` and `route_tables` for the chosen VPC (subnet ids -> lab subnet names)."""
-    nats: dict[str, str] = {}
-    out_nats: list[dict[str, object]] = []
-    for key, n in inv.nat_gateways.items():
-        if vpc is not None and n.text("VpcId") not in (None, vpc):
-            inv.skipped.append(f"{n.where}: NAT gateway {key} not carried over: it belongs to {n.text('VpcId')}")
-            continue
-        address = next((a for a in n.items("NatGatewayAddresses") if a.text("PublicIp")), None)
-        subnet = subnet_names.get(n.text("SubnetId") or "")
-        if n.text("State") not in (None, "available", "pending") or address is None or subnet is None:
-            inv.skipped.append(f"{n.where}: NAT gateway {key} not carried over: a lab runs public NAT gateways that "
-                               "are available, with an Elastic IP, in a subnet of the lab")
-            continue
-        nats[key] = key.lower()
-        out_nats.append({"name": key.lower(), "id": key, "subnet": subnet,
-                         "private_ip": address.text("PrivateIp"), "public_ip": address.text("PublicIp")})
+    """`nat_gateways` and `route_tables` for the chosen VPC (subnet keys -> lab subnet names)."""
+    nats, out_nats = _nat_gateways(inv, vpc, subnet_names)
     tables: list[dict[str, object]] = []
-    for t in inv.route_tables:
-        table = _table(t, nats, subnet_names, vpc_blocks, inv)
-        other_vpc = vpc is not None and t.text("VpcId") not in (None, vpc)
-        if other_vpc or any(table["name"] == known["name"] for known in tables):
-            why = f"it belongs to {t.text('VpcId')}, not the lab's VPC" if other_vpc else \
+    names = Names(set(RESERVED_NAMES), limit=32)
+    associated: dict[str, str] = {}           # subnet key -> where its association was carried
+    for t in inv.route_tables.values():
+        other_vpc = vpc is not None and t.vpc not in (None, vpc, DEFAULT_VPC)
+        if other_vpc or (t.main and any(known["name"] == MAIN_ROUTE_TABLE for known in tables)):
+            why = f"it belongs to {t.vpc}, not the lab's VPC" if other_vpc else \
                 "the lab has one VPC, whose main route table is already carried"
-            inv.skipped.append(f"{t.where}: route table {t.text('RouteTableId')} not carried over: {why}")
+            inv.skipped.append(f"{t.where}: route table {t.key} not carried over: {why}")
             continue
-        tables.append(table)
+        tables.append(_table(inv, t, names, nats, subnet_names, vpc_blocks, associated))
+    if tables and not any(t["name"] == MAIN_ROUTE_TABLE for t in tables):
+        inv.notes.append("the inputs declare no main route table: subnets without an association use the lab's "
+                         "default main table (0.0.0.0/0 and ::/0 to igw); in AWS a new VPC's main table holds only "
+                         "the local route")
     return {"nat_gateways": out_nats, "route_tables": tables}
 
 
-def _table(t: JsonValue, nats: dict[str, str], subnet_names: dict[str, str], vpc_blocks: tuple[str, ...],
-           inv: Inventory) -> dict[str, object]:
-    key = t.text("RouteTableId") or ""
-    main = any(isinstance(a.value, dict) and a.value.get("Main") is True for a in t.items("Associations"))
-    subnets = [subnet_names[s] for a in t.items("Associations") if (s := a.text("SubnetId")) in subnet_names]
-    routes: list[dict[str, object]] = []
-    seen: set[str] = set()
-    for r in t.items("Routes"):
-        dst = r.text("DestinationCidrBlock") or r.text("DestinationIpv6CidrBlock")
-        if r.text("GatewayId") == "local" or dst is None:
-            if dst is None and r.text("DestinationPrefixListId"):
-                inv.skipped.append(f"{r.where}: route to prefix list {r.text('DestinationPrefixListId')} not "
-                                   "carried over: give its entries as routes by hand")
+def _nat_gateways(inv: Inventory, vpc: str | None,
+                  subnet_names: dict[str, str]) -> tuple[dict[str, str], list[dict[str, object]]]:
+    """The NAT gateways a lab can run (key -> lab name, and their entries); the others named."""
+    nats: dict[str, str] = {}
+    out: list[dict[str, object]] = []
+    names = Names(set(RESERVED_NAMES))
+    for key, n in inv.nat_gateways.items():
+        if vpc is not None and n.vpc not in (None, vpc, DEFAULT_VPC):
+            inv.skipped.append(f"{n.where}: NAT gateway {key} not carried over: it belongs to {n.vpc}")
             continue
-        # why the ignore below: the comprehension compares blocks of one family only (version checked)
-        if any(ip_network(dst).subnet_of(ip_network(b)) for b in vpc_blocks  # type: ignore[arg-type]
-               if ip_network(b).version == ip_network(dst).version):
-            inv.skipped.append(f"{r.where}: route {dst} inside the VPC not carried over: a lab's local route "
-                               "carries everything inside the VPC")
+        subnet = subnet_names.get(n.subnet or "")
+        if n.not_carried is not None or subnet is None or n.public_ip is None:
+            inv.skipped.append(f"{n.where}: NAT gateway {key} not carried over: {n.not_carried or NAT_NEEDS}")
             continue
-        if dst in seen:
-            continue
-        seen.add(dst)
-        routes.append({"destination": dst, "target": _target(r, nats, dst, inv)})
-    return {"name": "main" if main else key.lower(), "id": key, **({"subnets": subnets} if subnets else {}),
-            "routes": routes}
+        nats[key] = names.claim(node_name(n.label or key), node_name(_tail(key)) or "nat")
+        out.append({"name": nats[key], **({"id": key} if NAT_ID.fullmatch(key) else {}), "subnet": subnet,
+                    **({"private_ip": n.private_ip} if n.private_ip else {}), "public_ip": n.public_ip})
+    return nats, out
 
 
-def _target(r: JsonValue, nats: dict[str, str], dst: str, inv: Inventory) -> str:
-    gateway = r.text("GatewayId") or ""
-    if r.text("State") == "blackhole":
-        return "blackhole"
-    if (nat := r.text("NatGatewayId")) is not None:
-        if nat in nats:
-            return nats[nat]
-        inv.notes.append(f"{r.where}: route {dst} -> {nat} became blackhole: give describe-nat-gateways output "
-                         "with that NAT gateway (available, with an Elastic IP)")
-        return "blackhole"
-    if gateway.startswith("igw-"):
-        return "igw"
-    if r.text("EgressOnlyInternetGatewayId") or gateway.startswith("eigw-"):
-        return "eigw"
-    real = next((f"{what} {r.text(name)}" for name, what in UNMODELLED if r.text(name)), None) or \
-        (f"gateway {gateway}" if gateway else "an unknown target")
-    inv.notes.append(f"{r.where}: route {dst} -> {real} became blackhole: a lab does not emulate it")
-    return "blackhole"
+def _table(inv: Inventory, t: ImportedRouteTable, names: Names, nats: dict[str, str],
+           subnet_names: dict[str, str], vpc_blocks: tuple[str, ...], associated: dict[str, str]) -> dict[str, object]:
+    name = MAIN_ROUTE_TABLE if t.main else names.claim(node_name(t.label or t.key, 32),
+                                                       node_name(_tail(t.key), 32) or "route-table")
+    subnets: list[str] = []
+    for key, where in t.subnets:
+        if key not in subnet_names:
+            inv.skipped.append(f"{where}: route table {t.key}: its association with {key} is not carried over: "
+                               "that subnet is not in the lab")
+        elif key in associated:
+            _conflict(inv, f"{where}: route table {t.key}: subnet {key} is already associated at {associated[key]} "
+                           "(a subnet has one route table)")
+        else:
+            associated[key] = where
+            subnets.append(subnet_names[key])
+    routes: dict[str, tuple[str, str]] = {}       # destination -> (lab target, where)
+    for r in t.routes:
+        carried = _route(inv, t, r, nats, vpc_blocks)
+        if carried is None:
+            continue
+        dst, target = carried
+        if dst not in routes:
+            routes[dst] = (target, r.where)
+        elif routes[dst][0] == target:
+            inv.notes.append(f"{r.where}: route table {t.key}: route {dst} -> {target} repeats {routes[dst][1]}; "
+                             "merged")
+        else:
+            _conflict(inv, f"{r.where}: route table {t.key}: route {dst} -> {target} conflicts with "
+                           f"{routes[dst][1]} (-> {routes[dst][0]}; a table holds each destination once)")
+    return {"name": name, **({"id": t.key} if TABLE_ID.fullmatch(t.key) else {}),
+            **({"subnets": subnets} if subnets else {}),
+            "routes": [{"destination": d, "target": target} for d, (target, _) in routes.items()]}
+
+
+def _route(inv: Inventory, t: ImportedRouteTable, r: ImportedRoute, nats: dict[str, str],
+           vpc_blocks: tuple[str, ...]) -> tuple[str, str] | None:
+    """(destination, lab target) of a route the lab carries; None (named when it matters) otherwise."""
+    if r.target == ROUTE_LOCAL:
+        return None
+    if r.destination is None:
+        if r.prefix_list:
+            inv.skipped.append(f"{r.where}: route to prefix list {r.prefix_list} not carried over: give its entries "
+                               "as routes by hand")
+        else:
+            inv.skipped.append(f"{r.where}: route table {t.key}: a route not carried over: "
+                               f"{r.detail or 'it has no destination'}")
+        return None
+    try:
+        net = ip_network(r.destination.strip(), strict=False)
+    except ValueError:
+        inv.skipped.append(f"{r.where}: route {r.destination} not carried over: not a CIDR")
+        return None
+    dst = str(net)
+    # why the ignores below: the comprehensions compare blocks of one family only (version checked)
+    if any(net.subnet_of(ip_network(b)) for b in vpc_blocks  # type: ignore[arg-type]
+           if ip_network(b).version == net.version):
+        inv.skipped.append(f"{r.where}: route {dst} inside the VPC not carried over: a lab's local route "
+                           "carries everything inside the VPC")
+        return None
+    if any(net.version == b.version and net.subnet_of(b) for b in RESERVED):  # type: ignore[arg-type]
+        inv.skipped.append(f"{r.where}: route {dst} not carried over: AWS reserves that range")
+        return None
+    return dst, _target(inv, r, dst, nats)
+
+
+def _target(inv: Inventory, r: ImportedRoute, dst: str, nats: dict[str, str]) -> str:
+    if r.target in (TARGET_IGW, TARGET_EIGW, TARGET_BLACKHOLE):
+        return r.target
+    if r.target == ROUTE_NAT and r.detail in nats:
+        return nats[r.detail]
+    if r.target == ROUTE_NAT:
+        why = "that NAT gateway is not carried over (named above)" if r.detail in inv.nat_gateways else \
+            "it is not in the inputs: give describe-nat-gateways output with that NAT gateway (available, with " \
+            "an Elastic IP; Terraform: its aws_nat_gateway)"
+        inv.notes.append(f"{r.where}: route {dst} -> {r.detail} became blackhole: {why}")
+    elif r.target == ROUTE_UNMODELLED:
+        inv.notes.append(f"{r.where}: route {dst} -> {r.detail} became blackhole: a lab does not emulate it")
+    elif r.target == ROUTE_UNKNOWN:
+        inv.skipped.append(f"{r.where}: route {dst}: its target is not carried over ({r.detail}): it became "
+                           "blackhole")
+    return TARGET_BLACKHOLE
+
+
+def _conflict(inv: Inventory, message: str) -> None:
+    """Two declarations that cannot both hold: the first is kept and the second named (strict: refused)."""
+    if inv.strict:
+        raise ImportSourceError(message + "; keep one of them")
+    inv.skipped.append(message + ": not carried over (the first one is kept)")
+
+
+def _tail(key: str) -> str:
+    """A Terraform address's own part: module.vpc.aws_route_table.private[0] -> private-0."""
+    return key.rsplit(".", 1)[-1].replace("[", "-").replace("_", "-")

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import IPv4Network
 
+from . import terraform_routing as routing
 from . import terraform_vpc_path as vpc_path
 from .build import ImportResult, build
 from .inventory import DEFAULT_VPC, ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
@@ -341,6 +342,7 @@ HANDLERS: dict[str, Callable[[Reader, Resource], None]] = {
     "aws_default_security_group": read_group, "aws_security_group_rule": read_group_rule,
     "aws_vpc_security_group_ingress_rule": read_vpc_rule, "aws_vpc_security_group_egress_rule": read_vpc_rule,
     "aws_instance": read_instance, "aws_eip": read_eip, "aws_eip_association": read_eip, **vpc_path.HANDLERS,
+    **routing.HANDLERS,
 }
 
 

@@ -170,7 +170,8 @@ class Plan:
             return Unresolved(()) if "constant_value" not in expression else None
         found: list[Resource] = []
         for ref in refs:
-            found += self._reference(module, ref)
+            if not any(other.startswith(ref + "[") for other in refs):   # X[0] is listed with X: X[0] meant
+                found += self._reference(module, ref)
         unique = list({id(r): r for r in found}.values())
         return unique if unique else Unresolved(tuple(r for r in refs if not _is_prefix(r, refs)))
 
@@ -222,3 +223,31 @@ def as_list(value: object) -> list:
 def _is_prefix(ref: str, refs: list[str]) -> bool:
     """Terraform lists `aws_x.y.id` and `aws_x.y`; name the longer one only."""
     return any(other != ref and other.startswith(ref + ".") for other in refs)
+
+
+_OWN_INDEX = re.compile(r"\[([^\]]*)\]$")
+
+
+def same_instance(res: Resource, expression: object, found: list[Resource]) -> list[Resource]:
+    """The instances an expression of `res` means, where it indexes a counted resource by the
+    referrer's own count.index (X[count.index], element(X, count.index): element wraps around, so the
+    instance at index modulo the count) or a for_each resource by each.key (X[each.key]); otherwise
+    `found` unchanged."""
+    refs = as_list(expression.get("references")) if isinstance(expression, dict) else []
+    own = _OWN_INDEX.search(res.address)
+    if own is None or not ({"count.index", "each.key"} & set(refs)):
+        return found
+    groups: dict[str, list[Resource]] = {}
+    for r in found:
+        groups.setdefault(_OWN_INDEX.sub("", r.address), []).append(r)
+    out: list[Resource] = []
+    for members in groups.values():
+        indexes = [m.group(1) if (m := _OWN_INDEX.search(r.address)) else None for r in members]
+        if "count.index" in refs and own.group(1).isdigit() and all(i is not None and i.isdigit() for i in indexes):
+            wanted = str(int(own.group(1)) % len(members))
+            out += [r for r, i in zip(members, indexes) if i == wanted]
+        elif "each.key" in refs and own.group(1) in indexes:
+            out += [r for r, i in zip(members, indexes) if i == own.group(1)]
+        else:
+            out += members
+    return out
