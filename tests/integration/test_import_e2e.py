@@ -70,3 +70,25 @@ def test_a_real_accounts_files_enforce_their_rules() -> None:
              ("web1", "web2", 8000, False),         # ... but not from Internal web itself
              ("bastion", "web1", 22, False)]
     assert observe(topology, cases) == ["refused", "timeout", "refused", "timeout", "timeout"]
+
+
+def test_imported_terraform_nat_gateway_carries_a_private_instance_out() -> None:
+    """The three-tier plan (route tables, aws_route to an aws_nat_gateway with an aws_eip): app, in the
+    private subnet, reaches an internet host, whose listener sees the NAT gateway's Elastic IP; nothing
+    reaches app from the internet; data's subnet (the emptied main table) has no way out."""
+    from .test_routing import peer_seen
+
+    result = import_terraform(DATA / "terraform" / "three-tier-nat-plan.json", lab_name="it-import-tfnat")
+    topology = result.loaded.topology
+    [nat] = result.data["nat_gateways"]
+    you = result.data["internet"][0]["ip"]
+    app = next(str(i.private_ip) for i in topology.instances if i.name == "app")
+    lab.up(topology)
+    try:
+        assert peer_seen(topology.name, "you", "app", you) == ("hello", nat["public_ip"])
+        assert probe(topology.name, "you", app, 22, "tcp", TIMEOUT) == "timeout"     # app-sg allows 22 from 0/0
+        assert probe(topology.name, "you", nat["public_ip"], 443, "tcp", TIMEOUT) == "timeout"
+        assert probe(topology.name, "data", you, 443, "tcp", TIMEOUT) == "timeout"   # no route
+        assert probe(topology.name, "you", "web", 443, "tcp", TIMEOUT) == "refused"  # public: igw route, 443 open
+    finally:
+        lab.down(topology.name)
