@@ -26,6 +26,7 @@ from .inventory import (
 )
 from .json_source import ImportSourceError
 from .names import Names, node_name
+from .not_carried import prefix_list_reason
 
 NAT_NEEDS = "a lab runs public NAT gateways that are available, with an Elastic IP, in a subnet of the lab"
 RESERVED_NAMES = (MAIN_ROUTE_TABLE, TARGET_IGW, TARGET_EIGW, TARGET_BLACKHOLE, "vpc")
@@ -89,41 +90,59 @@ def _table(inv: Inventory, t: ImportedRouteTable, names: Names, nats: dict[str, 
             associated[key] = where
             subnets.append(subnet_names[key])
     routes: dict[str, tuple[str, str]] = {}       # destination -> (lab target, where)
-    for r in t.routes:
-        carried = _route(inv, t, r, nats, vpc_blocks)
-        if carried is None:
-            continue
-        dst, target = carried
-        if dst not in routes:
-            routes[dst] = (target, r.where)
-        elif routes[dst][0] == target:
-            inv.notes.append(f"{r.where}: route table {t.key}: route {dst} -> {target} repeats {routes[dst][1]}; "
-                             "merged")
-        else:
-            _conflict(inv, f"{r.where}: route table {t.key}: route {dst} -> {target} conflicts with "
-                           f"{routes[dst][1]} (-> {routes[dst][0]}; a table holds each destination once)")
+    # CIDR routes first: on an equal destination a CIDR route beats a prefix-list route (AWS "Route priority",
+    # https://docs.aws.amazon.com/vpc/latest/userguide/VPC_Route_Tables.html#route-tables-priority)
+    for r in sorted(t.routes, key=lambda r: r.destination is None):
+        for dst, target in _routes(inv, t, r, nats, vpc_blocks):
+            _add(inv, t, routes, r, dst, target)
     return {"name": name, **({"id": t.key} if TABLE_ID.fullmatch(t.key) else {}),
             **({"subnets": subnets} if subnets else {}),
             "routes": [{"destination": d, "target": target} for d, (target, _) in routes.items()]}
 
 
-def _route(inv: Inventory, t: ImportedRouteTable, r: ImportedRoute, nats: dict[str, str],
-           vpc_blocks: tuple[str, ...]) -> tuple[str, str] | None:
-    """(destination, lab target) of a route the lab carries; None (named when it matters) otherwise."""
+def _add(inv: Inventory, t: ImportedRouteTable, routes: dict[str, tuple[str, str]], r: ImportedRoute, dst: str,
+         target: str) -> None:
+    if dst not in routes:
+        routes[dst] = (target, r.where)
+    elif r.destination is None:
+        inv.notes.append(f"{r.where}: route table {t.key}: prefix list {r.prefix_list} entry {dst}: the CIDR route "
+                         f"at {routes[dst][1]} wins, as in AWS")
+    elif routes[dst][0] == target:
+        inv.notes.append(f"{r.where}: route table {t.key}: route {dst} -> {target} repeats {routes[dst][1]}; merged")
+    else:
+        _conflict(inv, f"{r.where}: route table {t.key}: route {dst} -> {target} conflicts with "
+                       f"{routes[dst][1]} (-> {routes[dst][0]}; a table holds each destination once)")
+
+
+def _routes(inv: Inventory, t: ImportedRouteTable, r: ImportedRoute, nats: dict[str, str],
+            vpc_blocks: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(destination, lab target) of a route the lab carries, one per entry of a prefix list whose
+    entries are known; [] (named when it matters) otherwise."""
     if r.target == ROUTE_LOCAL:
-        return None
-    if r.destination is None:
-        if r.prefix_list:
-            inv.skipped.append(f"{r.where}: route to prefix list {r.prefix_list} not carried over: give its entries "
-                               "as routes by hand")
-        else:
-            inv.skipped.append(f"{r.where}: route table {t.key}: a route not carried over: "
-                               f"{r.detail or 'it has no destination'}")
-        return None
+        return []
+    if r.destination is not None:
+        carried = _route(inv, r, r.destination, nats, vpc_blocks)
+        return [carried] if carried else []
+    listed = inv.prefix_lists.get(r.prefix_list or "")
+    if r.prefix_list and listed is not None and listed.entries:
+        inv.notes.append(f"{r.where}: route to prefix list {r.prefix_list}: one route per entry "
+                         f"({', '.join(c for c, _ in listed.entries)})")
+        return [c for cidr, _ in listed.entries if (c := _route(inv, r, cidr, nats, vpc_blocks))]
+    if r.prefix_list:
+        inv.skipped.append(f"{r.where}: route to prefix list {r.prefix_list} not carried over: its entries are not in "
+                           f"the inputs ({prefix_list_reason(r.prefix_list)})")
+    else:
+        inv.skipped.append(f"{r.where}: route table {t.key}: a route not carried over: "
+                           f"{r.detail or 'it has no destination'}")
+    return []
+
+
+def _route(inv: Inventory, r: ImportedRoute, destination: str, nats: dict[str, str],
+           vpc_blocks: tuple[str, ...]) -> tuple[str, str] | None:
     try:
-        net = ip_network(r.destination.strip(), strict=False)
+        net = ip_network(destination.strip(), strict=False)
     except ValueError:
-        inv.skipped.append(f"{r.where}: route {r.destination} not carried over: not a CIDR")
+        inv.skipped.append(f"{r.where}: route {destination} not carried over: not a CIDR")
         return None
     dst = str(net)
     # why the ignores below: the comprehensions compare blocks of one family only (version checked)

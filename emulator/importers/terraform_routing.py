@@ -266,12 +266,14 @@ def _route(rd: Reader, res: Resource, block: JsonValue, path: tuple[str | int, .
 def _gateway(where: str, destination: str | None, prefix_list: str | None, ref: Ref) -> ImportedRoute:
     if ref.resource is not None:
         kind = GATEWAY_TYPES[ref.resource.type]
-        real = ref.resource.key
+        real, vpn = ref.resource.key, ref.resource.type == "aws_vpn_gateway"
     else:
         real = ref.value or ""
         kind = ROUTE_LOCAL if real == "local" else "igw" if real.startswith("igw-") else \
             "eigw" if real.startswith("eigw-") else ROUTE_NAT if real.startswith("nat-") else ROUTE_UNMODELLED
-    detail = real if kind == ROUTE_NAT else f"gateway {real}" if kind == ROUTE_UNMODELLED else None
+        vpn = real.startswith("vgw-")
+    detail = real if kind == ROUTE_NAT else f"{'virtual private gateway' if vpn else 'gateway'} {real}" \
+        if kind == ROUTE_UNMODELLED else None
     return ImportedRoute(where, destination, kind, detail, prefix_list)
 
 

@@ -330,3 +330,23 @@ def test_plan_whole_route_attribute_and_an_unknown_allocation(tmp_path: Path) ->
     assert tables(result)["public"]["routes"] == [{"destination": "0.0.0.0/0", "target": "igw"}]
     # The NAT gateway's subnet is not one of the lab's: named, with why
     assert any("aws_nat_gateway.nat not carried over: a lab runs public NAT gateways" in s for s in result.skipped)
+
+
+def test_a_route_to_a_prefix_list_is_one_route_per_entry_and_a_cidr_route_wins(tmp_path: Path) -> None:
+    pl = "pl-0aaaaaaaaaaaaaaa1"
+    path = write_state(
+        tmp_path, *GATEWAYS,
+        resource("aws_ec2_managed_prefix_list.office", {"id": pl, "name": "office", "address_family": "IPv4",
+                                                        "max_entries": 2, "entry": [
+                                                            {"cidr": "203.0.113.128/25", "description": "hq"},
+                                                            {"cidr": "192.0.2.0/24", "description": "home"}]}),
+        resource("aws_route_table.priv", {"id": RTB_PRIV, "vpc_id": VPC, "route": [
+            route(destination_prefix_list_id=pl, nat_gateway_id=NAT),
+            route(cidr_block="192.0.2.0/24", gateway_id="igw-0aaaaaaaaaaaaaaa1"),
+            route(destination_prefix_list_id="pl-0bbbbbbbbbbbbbbb1", gateway_id="igw-0aaaaaaaaaaaaaaa1")]}))
+    result = import_terraform(path)
+    assert tables(result)["priv"]["routes"] == [{"destination": "192.0.2.0/24", "target": "igw"},
+                                                {"destination": "203.0.113.128/25", "target": "nat-a"}]
+    assert any("entry 192.0.2.0/24: the CIDR route at" in n and "wins" in n for n in result.notes)
+    assert any("route to prefix list pl-0bbbbbbbbbbbbbbb1 not carried over: its entries are not in the inputs" in s
+               for s in result.skipped)
