@@ -18,7 +18,7 @@ from .inventory import (
     Inventory,
 )
 from .json_source import JsonValue
-from .routing import NAT_NEEDS
+from .routing import EDGE, NAT_NEEDS, NAT_PRIVATE
 
 # Route fields naming a target a lab cannot model, with what it is.
 UNMODELLED = (("VpcPeeringConnectionId", "VPC peering connection"), ("TransitGatewayId", "transit gateway"),
@@ -36,6 +36,9 @@ def read_route_tables(doc: JsonValue, inv: Inventory) -> None:
                 table.main = table.main or (isinstance(a.value, dict) and a.value.get("Main") is True)
                 if subnet := a.text("SubnetId"):
                     table.subnets.append((subnet, a.where))
+                elif gateway := a.text("GatewayId"):
+                    inv.skipped.append(f"{a.where}: route table {key}: its association with {gateway} not carried "
+                                       f"over: {EDGE}")
             table.routes = [_route(r) for r in t.items("Routes")]
 
 
@@ -67,7 +70,7 @@ def read_nat_gateways(doc: JsonValue, inv: Inventory) -> None:
             inv.nat_gateways[key] = ImportedNatGateway(
                 key, n.where, n.text("VpcId") or None, n.text("SubnetId") or None,
                 address.text("PrivateIp") if address else None, address.text("PublicIp") if address else None,
-                not_carried=None if usable else NAT_NEEDS)
+                not_carried=None if usable else NAT_PRIVATE if n.text("ConnectivityType") == "private" else NAT_NEEDS)
 
 
 def read_gateways(doc: JsonValue, inv: Inventory) -> None:

@@ -29,6 +29,11 @@ from .names import Names, node_name
 from .not_carried import prefix_list_reason
 
 NAT_NEEDS = "a lab runs public NAT gateways that are available, with an Elastic IP, in a subnet of the lab"
+# https://docs.aws.amazon.com/vpc/latest/userguide/vpc-nat-gateway.html: a private NAT gateway has no
+# Elastic IP; routed to an internet gateway, "the internet gateway drops the traffic".
+NAT_PRIVATE = ("it is a private NAT gateway (connectivity type private: no Elastic IP; AWS's internet gateway "
+               "drops its traffic); a lab runs public ones")
+EDGE = "a gateway (edge) route table steers traffic entering the VPC, which a lab does not model"
 RESERVED_NAMES = (MAIN_ROUTE_TABLE, TARGET_IGW, TARGET_EIGW, TARGET_BLACKHOLE, "vpc")
 
 

@@ -36,7 +36,7 @@ from .inventory import (
     ImportedRouteTable,
 )
 from .json_source import JsonValue
-from .routing import NAT_NEEDS
+from .routing import EDGE, NAT_NEEDS, NAT_PRIVATE
 from .terraform_plan import Resource, same_instance
 
 if TYPE_CHECKING:
@@ -125,8 +125,7 @@ def read_nat_gateway(rd: Reader, res: Resource) -> None:
     known = rd.inv.subnets.get(subnet_key or "")
     why = None
     if _text(res.value("connectivity_type")) == "private":
-        why = "it is a private NAT gateway (connectivity_type private: no Elastic IP; AWS's internet gateway " \
-              "drops its traffic); a lab runs public ones"
+        why = NAT_PRIVATE
     elif subnet is not None and subnet.unknown:
         why = f"its subnet_id: {subnet.unknown}"
     public_ip = _public_ip(rd, res) if why is None else None
@@ -201,8 +200,7 @@ def read_association(rd: Reader, res: Resource) -> None:
     table = resolve(rd, res, ("route_table_id",), TABLE_TYPES)
     subnet = resolve(rd, res, ("subnet_id",), ("aws_subnet",))
     if subnet is None and resolve(rd, res, ("gateway_id",), tuple(GATEWAY_TYPES)) is not None:
-        rd.inv.skipped.append(f"{v.where}: {res.address} not carried over: a gateway (edge) route table steers "
-                              "traffic entering the VPC, which a lab does not model")
+        rd.inv.skipped.append(f"{v.where}: {res.address} not carried over: {EDGE}")
         return
     if table is None or table.unknown:
         rd.inv.skipped.append(f"{v.where}: {res.address} not carried over: "

@@ -87,3 +87,17 @@ def test_the_cli_flags_name_the_routing_files(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "nat_gateways:" in text and "target: nat-0aaaaaaaaaaaaaaaa" in text
+
+
+def test_a_private_nat_gateway_and_an_edge_association_are_named(tmp_path: Path) -> None:
+    nat = {"NatGatewayId": "nat-0bbbbbbbbbbbbbbbb", "SubnetId": "subnet-0000000000000000b", "VpcId": VPC,
+           "State": "available", "ConnectivityType": "private", "NatGatewayAddresses": [{"PrivateIp": "10.0.2.99"}]}
+    edge = {"RouteTableId": "rtb-0000000000000000c", "VpcId": VPC, "Routes": [],
+            "Associations": [{"Main": False, "GatewayId": "igw-0bbbbbbbbbbbbbbbb"}]}
+    (tmp_path / "more.json").write_text(json.dumps({"NatGateways": [nat]}))
+    (tmp_path / "edge.json").write_text(json.dumps({"RouteTables": [edge]}))
+    result = import_aws(files=[*write(tmp_path), str(tmp_path / "more.json"), str(tmp_path / "edge.json")])
+    assert [n["id"] for n in result.data["nat_gateways"]] == ["nat-0aaaaaaaaaaaaaaaa"]
+    assert any("nat-0bbbbbbbbbbbbbbbb not carried over: it is a private NAT gateway" in s for s in result.skipped)
+    assert any("its association with igw-0bbbbbbbbbbbbbbbb not carried over: a gateway (edge) route table" in s
+               for s in result.skipped)

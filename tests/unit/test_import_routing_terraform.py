@@ -54,7 +54,7 @@ def test_three_tier_plan_carries_its_tables_nat_gateway_and_main_table() -> None
 
 def test_three_tier_plan_names_what_a_lab_cannot_follow() -> None:
     result = import_terraform(THREE_TIER)
-    assert any("aws_nat_gateway.office not carried over: it is a private NAT gateway (connectivity_type private"
+    assert any("aws_nat_gateway.office not carried over: it is a private NAT gateway (connectivity type private"
                in s for s in result.skipped)
     assert any("route 172.31.0.0/16 -> aws_nat_gateway.office became blackhole: that NAT gateway is not carried "
                "over" in n for n in result.notes)
