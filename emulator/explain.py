@@ -25,7 +25,7 @@ from .model import (
     IPAddress,
     Topology,
 )
-from .routes import TARGET_BLACKHOLE, TARGET_EIGW, TARGET_IGW, RouteChoice, route_from, routes_declared
+from .routes import TARGET_BLACKHOLE, TARGET_EIGW, TARGET_IGW, NatGateway, RouteChoice, route_from, routes_declared
 
 EPHEMERAL_PORT = 40000
 PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP, "icmp": PROTO_ICMP}
@@ -121,6 +121,7 @@ class _Walk:
         self.show_routes = routes_declared(topology)  # a lab with the default main table only: as before
         self.route_out: RouteChoice | None = None     # the request leaving the VPC (source's route table)
         self.route_back: RouteChoice | None = None    # the answer leaving the VPC (destination's route table)
+        self.nat: NatGateway | None = None            # the NAT gateway the request leaves through
 
     # --- addressing -------------------------------------------------------------------------
 
@@ -166,6 +167,7 @@ class _Walk:
             self.route_out = choice = route_from(self.topology, src.subnet, dst.ip)
             nat = self.topology.nat_gateway(choice.target or "")
             if nat is not None:
+                self.nat = nat
                 self.notes.append(f"through NAT gateway {nat.name} ({nat.id}): {dst.name} sees its Elastic IP "
                                   f"{nat.public_ip}; {src.name}'s SGs see {dst.name}'s real address")
                 return src.private_ip, dst.ip, nat.public_ip, dst.ip
@@ -234,14 +236,27 @@ class _Walk:
         return direction is Direction.INGRESS or self._boundary(node, True, packet, hops)
 
     def _boundary(self, node: Instance, outbound: bool, packet: Packet, hops: list[Hop]) -> bool:
-        if not self.crossing:
-            return True
-        gate = self.nacls.gate(node.subnet)
+        return not self.crossing or self._subnet_boundary(node.subnet, outbound, packet, hops)
+
+    def _subnet_boundary(self, subnet: str, outbound: bool, packet: Packet, hops: list[Hop]) -> bool:
+        gate = self.nacls.gate(subnet)
         verdict = gate.check(packet, outbound)
         if isinstance(verdict, NaclVerdict) and (self.show_nacls or not verdict.accepted):
-            where = f"{node.subnet} subnet {'outbound' if outbound else 'inbound'}"
+            where = f"{subnet} subnet {'outbound' if outbound else 'inbound'}"
             hops.append(Hop(where, _show(packet), verdict, f"network ACL {gate.nacl.name}"))
         return verdict.accepted
+
+    def _through_nat(self, nat: NatGateway, inside: Packet, outside: Packet, hops: list[Hop], answer: bool) -> bool:
+        """The NAT gateway's subnet NACL on both legs: the inside leg (instance <-> internet host) where
+        the instance's subnet is another, and the outside leg (gateway <-> internet host). A request
+        enters from inside and leaves outside; an answer enters from outside and leaves inside."""
+        assert isinstance(self.src, Instance)
+        across = self.src.subnet != nat.subnet
+        if answer:
+            return self._subnet_boundary(nat.subnet, False, outside, hops) and \
+                (not across or self._subnet_boundary(nat.subnet, True, inside, hops))
+        return (not across or self._subnet_boundary(nat.subnet, False, inside, hops)) and \
+            self._subnet_boundary(nat.subnet, True, outside, hops)
 
     def _why(self, hops: list[Hop], answer: bool) -> str:
         """Where the last hop dropped it, and for a NACL drop of a reply, which rule is missing."""
@@ -254,7 +269,7 @@ class _Walk:
             if answer:
                 text += (f"; network ACLs are stateless, so the answer needs its own "
                          f"{'outbound' if verdict.outbound else 'inbound'} allow rule for "
-                         f"{_wanted(hop.packet)} in network ACL {verdict.nacl_name}")
+                         f"{_wanted(hop.packet, self.nat)} in network ACL {verdict.nacl_name}")
             return text
         node, direction = hop.where.rsplit(" ", 1)
         return f"{what} at {node}'s {direction}: {hop.why}"
@@ -272,6 +287,10 @@ class _Walk:
             return self._result("timeout", self._why(request, False), request)
         if (dropped := self._routed(self.src, self.route_out, out, request, False)) is not None:
             return self._result("timeout", dropped, request)
+        nat = self.nat
+        translated = self._request(nat.private_ip, sent_dst) if nat is not None else out
+        if nat is not None and not self._through_nat(nat, out, translated, request, False):
+            return self._result("timeout", self._why(request, False), request)
         if not self._pass(self.dst, Direction.INGRESS, arriving, request):
             return self._result("timeout", self._why(request, False), request)
         listening = self._listens()
@@ -283,6 +302,10 @@ class _Walk:
         if (dropped := self._routed(self.dst, self.route_back, back, reply, True)) is not None:
             return self._result("timeout", dropped, request, reply)
         returning = self._answer(out, sent_dst, sent_src, listening)
+        if nat is not None:
+            untranslated = self._answer(translated, sent_dst, nat.private_ip, listening)
+            if not self._through_nat(nat, returning, untranslated, reply, True):
+                return self._result("timeout", self._why(reply, True), request, reply)
         if not self._pass(self.src, Direction.INGRESS, returning, reply):
             return self._result("timeout", self._why(reply, True), request, reply)
         if not listening:
@@ -348,12 +371,14 @@ def _show(p: Packet) -> str:
     return f"{src} -> {dst} {name} type {p.icmp_type} code {p.icmp_code}"
 
 
-def _wanted(shown: str) -> str:
+def _wanted(shown: str, nat: NatGateway | None) -> str:
     """"10.0.1.10:80 -> 203.0.113.10:40000 tcp SYN+ACK" -> "tcp port 40000 to/from ..."."""
     parts = shown.split()
     if len(parts) >= 4 and parts[3] in ("tcp", "udp"):
-        port = parts[2].rsplit(":", 1)[1]
-        return f"{parts[3]} destination port {port} (the client's ephemeral port; AWS suggests 1024-65535)"
+        address, port = parts[2].rsplit(":", 1)
+        whose = ("the NAT gateway's source port; it uses 1024-65535" if nat is not None and address == str(nat.private_ip)
+                 else "the client's ephemeral port; AWS suggests 1024-65535")
+        return f"{parts[3]} destination port {port} ({whose})"
     return " ".join(parts[3:])
 
 

@@ -103,8 +103,10 @@ class LabApi:
         self._wall_offset = wall_offset
         self._persist = persist
         self._timeouts = {i.name: i.conntrack for i in topology.instances}
-        identities = {i.name: EniIdentity.of(lab, i.name, i.subnet, topology.options.account_id, topology.vpc.id)
-                      for i in topology.instances}
+        account, vpc_id = topology.options.account_id, topology.vpc.id
+        identities = {i.name: EniIdentity.of(lab, i.name, i.subnet, account, vpc_id) for i in topology.instances}
+        identities.update({n.name: EniIdentity.of_gateway(lab, n.name, n.subnet, account, vpc_id, int(n.private_ip))
+                           for n in topology.nat_gateways})
         vpc = tuple(n for n in (topology.vpc.cidr, topology.vpc.ipv6_cidr) if n is not None)
         self.flowlog = FlowLog(identities, vpc, topology.options.flow_log_interval, wall_offset, now)
         self._flowlog_file = flowlog_file

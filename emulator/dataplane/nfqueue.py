@@ -4,7 +4,8 @@ One netfilterqueue handle for every ENI (ENI_QUEUE), constructed INSIDE the fabr
 (the handle binds to the namespace it is created in; queue numbers are per namespace), served
 from one selector loop with the control socket. The packet's interface tells the ENI (its
 index, looked up once at start) and the hook the direction: PREROUTING -i eni-X (0) is X's
-egress, POSTROUTING -o eni-X (4) is X's ingress. A packet of no known ENI is dropped.
+egress, POSTROUTING -o eni-X (4) is X's ingress. A packet of no known ENI is dropped. A NAT
+gateway's ENI (ngw-X) is on the same queue: its subnet's NACL alone decides there (engine/gateway.py).
 
 Lean path: each queue copies only the first COPY_RANGE bytes of a packet (headers are all
 the engine reads) and takes GSO packets whole (NFQA_CFG_F_GSO), so a 64 KB TCP burst is one
@@ -29,6 +30,7 @@ from pyroute2 import netns as pyroute2_netns
 
 from emulator.dataplane.netlink import HEADER, NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR, attr, error_code, nfnl_message
 from emulator.engine.firewall import ACCEPT, EniFirewall
+from emulator.engine.gateway import GatewayPort
 from emulator.engine.nacl import OPEN_GATE, SubnetGate, enter, leave
 from emulator.engine.naclstate import NaclState
 from emulator.engine.offload import Offloads
@@ -101,6 +103,9 @@ class QueueServer:
             handlers = {socket.if_nametoindex(eni.device):
                         self._handler(eni.instance, firewalls[eni.instance], self._gate(firewalls[eni.instance]))
                         for eni in plan.enis}
+            handlers.update({socket.if_nametoindex(g.device):
+                             self._gateway_handler(g.gateway, GatewayPort(self._subnet_gate(g.subnet), g.blocks))
+                             for g in plan.gateway_enis})
             if handlers:
                 queue = NetfilterQueue()
                 queue.bind(ENI_QUEUE, self._dispatch(handlers), max_len=QUEUE_MAX_LEN, range=COPY_RANGE,
@@ -114,9 +119,10 @@ class QueueServer:
 
     def _gate(self, firewall: EniFirewall) -> SubnetGate:
         """The NACL gate of the instance's subnet (one allowing all when the lab has no NACL state)."""
-        if self._nacls is None:
-            return OPEN_GATE
-        return self._nacls.gate(firewall.instance.subnet)
+        return self._subnet_gate(firewall.instance.subnet)
+
+    def _subnet_gate(self, subnet: str) -> SubnetGate:
+        return OPEN_GATE if self._nacls is None else self._nacls.gate(subnet)
 
     def _dispatch(self, handlers: dict[int, Callable]) -> Callable:
         """The queue's callback: the ENI is the packet's input device on the egress hook and its
@@ -188,6 +194,38 @@ class QueueServer:
 
         return on_packet
 
+    def _gateway_handler(self, eni: str, port: GatewayPort) -> Callable:
+        """A NAT gateway's ENI: its subnet's NACL where the packet crosses the subnet's boundary, no
+        SG, no connection table (the gateway's own conntrack, in its namespace, translates). Leaving
+        the gateway is PREROUTING -i ngw-X, reaching it POSTROUTING -o ngw-X."""
+        clock = self._clock
+
+        def on_packet(pkt) -> None:
+            packet = parse(pkt.get_payload(), True)
+            if isinstance(packet, str):
+                pkt.drop()
+                return
+            outbound = pkt.hook == HOOK_PREROUTING
+            try:
+                verdict = port.decide(packet, outbound)
+            except Exception:   # an engine bug: fail closed for this packet, keep the lab alive
+                self._engine_error(packet)
+                pkt.drop()
+                return
+            if self._observe is not None:
+                self._observe(eni, packet, outbound, verdict, clock())
+            if verdict.action == ACCEPT:
+                pkt.accept()
+            else:
+                pkt.drop()
+
+        return on_packet
+
+    def _engine_error(self, packet: Packet) -> None:
+        self.errors += 1
+        if self.errors <= MAX_LOGGED_ERRORS:
+            log.error("engine error on %r:\n%s", packet, traceback.format_exc())
+
     def _admit(self, eni: str, firewall: EniFirewall, packet: Packet, direction: Direction,
                now: float, boundary: SubnetGate | None = None) -> Verdict | None:
         """ENI's verdict on the packet (with its subnet's NACL when `boundary` is crossed), told
@@ -201,9 +239,7 @@ class QueueServer:
             else:
                 verdict = enter(firewall, packet, now, boundary)
         except Exception:   # an engine bug: fail closed for this packet, keep the lab alive
-            self.errors += 1
-            if self.errors <= MAX_LOGGED_ERRORS:
-                log.error("engine error on %r:\n%s", packet, traceback.format_exc())
+            self._engine_error(packet)
             return None
         if self._observe is not None:
             self._observe(eni, packet, direction is Direction.EGRESS, verdict, now)

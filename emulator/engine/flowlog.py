@@ -46,11 +46,22 @@ class EniIdentity:
     subnet_id: str
     vpc_id: str
     account_id: str
+    # Set for an ENI that forwards others' packets (a NAT gateway's): AWS shows its primary private
+    # IPv4 as srcaddr/dstaddr where the packet's own address is not the ENI's, and the packet's in
+    # pkt-srcaddr/pkt-dstaddr (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-limitations.html).
+    primary_ipv4: int | None = None
 
     @classmethod
     def of(cls, lab: str, instance: str, subnet: str, account_id: str, vpc_id: str = "") -> EniIdentity:
         return cls(eni_id_for(lab, instance), instance_id_for(lab, instance), subnet_id_for(lab, subnet),
                    vpc_id or vpc_id_for(lab), account_id)
+
+    @classmethod
+    def of_gateway(cls, lab: str, gateway: str, subnet: str, account_id: str, vpc_id: str,
+                   private_ip: int) -> EniIdentity:
+        """A NAT gateway's ENI: no instance (`-`, as AWS logs a requester-managed ENI)."""
+        return cls(eni_id_for(lab, gateway), "-", subnet_id_for(lab, subnet), vpc_id or vpc_id_for(lab),
+                   account_id, private_ip)
 
 
 def parse_format(text: str) -> tuple[str, ...]:
@@ -142,7 +153,13 @@ class FlowLog:
         eni, version, proto, src, dst, sport, dport, egress, action, reason = key
         packets, size, first, last, flags = flow
         ids = self._enis[eni]
-        srcaddr, dstaddr = _address(version, src), _address(version, dst)
+        pkt_src, pkt_dst = _address(version, src), _address(version, dst)
+        srcaddr, dstaddr = pkt_src, pkt_dst
+        if ids.primary_ipv4 is not None and version == 4:
+            if egress and src != ids.primary_ipv4:
+                srcaddr = _address(4, ids.primary_ipv4)
+            elif not egress and dst != ids.primary_ipv4:
+                dstaddr = _address(4, ids.primary_ipv4)
         ported = proto == PROTO_TCP or proto == PROTO_UDP
         if egress:
             inside = any(n.version == version and int(n.network_address) <= dst <= int(n.broadcast_address)
@@ -158,7 +175,7 @@ class FlowLog:
             "action": "ACCEPT" if action == ACCEPT else "REJECT", "log-status": "OK",
             "vpc-id": ids.vpc_id, "subnet-id": ids.subnet_id, "instance-id": ids.instance_id,
             "tcp-flags": str(flags if proto == PROTO_TCP else 0), "type": f"IPv{version}",
-            "pkt-srcaddr": srcaddr, "pkt-dstaddr": dstaddr, "region": REGION, "az-id": AZ_ID,
+            "pkt-srcaddr": pkt_src, "pkt-dstaddr": pkt_dst, "region": REGION, "az-id": AZ_ID,
             "sublocation-type": "-", "sublocation-id": "-", "pkt-src-aws-service": "-",
             "pkt-dst-aws-service": "-", "flow-direction": "egress" if egress else "ingress",
             "traffic-path": path, "reject-reason": reason or "-", "eni": eni,

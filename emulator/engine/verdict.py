@@ -15,6 +15,7 @@ RELATED_ICMP = "RELATED_ICMP"                          # ICMP error about a flow
 OTHER_PROTO_600S_WINDOW = "OTHER_PROTO_600S_WINDOW"    # peer answering with the same protocol
 FRAGMENT_OF_FLOW = "FRAGMENT_OF_FLOW"                  # non-initial fragment of a known flow
 INFRASTRUCTURE = "INFRASTRUCTURE"                      # ND/RA, link-local, VPC DNS: never filtered
+NAT_GATEWAY_FORWARD = "NAT_GATEWAY_FORWARD"            # a NAT gateway's ENI, within its subnet: nothing applies
 # DROP reasons
 ENI_SG_RULES_MISMATCH = "ENI_SG_RULES_MISMATCH"
 CONNTRACK_ALLOWANCE_EXCEEDED = "CONNTRACK_ALLOWANCE_EXCEEDED"
@@ -27,7 +28,7 @@ SUBNET_ACL_RESTRICTION = "SUBNET_ACL_RESTRICTION"
 SUBNET_ACL_ALLOWED = "SUBNET_ACL_ALLOWED"
 
 REASONS = (RULE_MATCH, UNTRACKED_ALLOWED_BY_RULE, TRACKED_RESPONSE, TRACKED_FLOW, RELATED_ICMP,
-           OTHER_PROTO_600S_WINDOW, FRAGMENT_OF_FLOW, INFRASTRUCTURE, ENI_SG_RULES_MISMATCH,
+           OTHER_PROTO_600S_WINDOW, FRAGMENT_OF_FLOW, INFRASTRUCTURE, NAT_GATEWAY_FORWARD, ENI_SG_RULES_MISMATCH,
            CONNTRACK_ALLOWANCE_EXCEEDED, MALFORMED, UNTRACKED_RULE_REVOKED, FRAGMENT,
            ENI_SOURCE_DEST_CHECK_RESTRICTION, SUBNET_ACL_RESTRICTION, SUBNET_ACL_ALLOWED)
 
@@ -40,6 +41,8 @@ _PHRASES = {
     OTHER_PROTO_600S_WINDOW: "same protocol back from the peer within its 600 s window",
     FRAGMENT_OF_FLOW: "non-initial fragment of an open flow",
     INFRASTRUCTURE: "infrastructure traffic (neighbour discovery, link-local, VPC DNS): SGs do not apply",
+    NAT_GATEWAY_FORWARD: "forwarded by the NAT gateway (it has no security group, and no subnet boundary "
+                         "is crossed between it and this peer)",
     ENI_SG_RULES_MISMATCH: "no security group rule allows it",
     CONNTRACK_ALLOWANCE_EXCEEDED: "the ENI's conntrack allowance is used up",
     MALFORMED: "malformed packet",

@@ -110,6 +110,18 @@ class Eni:
 
 
 @dataclass(frozen=True)
+class GatewayEni:
+    """A NAT gateway's ENI: the fabric device its packets cross, to the same queue as every ENI.
+    No security group applies; its subnet's network ACL does where a packet crosses the subnet's
+    boundary (`blocks`: the subnet's, to tell), and each packet is a flow-log record of this ENI."""
+
+    gateway: str
+    device: str
+    subnet: str
+    blocks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Ruleset:
     """One iptables-restore (family 4) or ip6tables-restore (family 6) input for one table."""
 
@@ -129,6 +141,7 @@ class LabPlan:
     rulesets: tuple[Ruleset, ...]
     views: Views               # (from node, to node, family, address): how each node addresses the others
     gateways: tuple[Namespace, ...] = ()   # NAT gateways (plan/routing.py)
+    gateway_enis: tuple[GatewayEni, ...] = ()
 
     @property
     def marker(self) -> str:
@@ -166,9 +179,12 @@ class LabPlan:
             lines += [f"  sysctl {k}={v}" for k, v in ns.sysctls]
             lines += [f"  nameserver {a}" for a in ns.nameservers]
         lines += [f"veth {v.device} <-> {v.peer_ns}/{v.peer}" for v in self.veths]
-        if self.enis:
-            lines.append(f"queue {ENI_QUEUE}: every ENI ({len(self.enis)}), told apart by interface")
+        if self.enis or self.gateway_enis:
+            count = len(self.enis) + len(self.gateway_enis)
+            lines.append(f"queue {ENI_QUEUE}: every ENI ({count}), told apart by interface")
         lines += [f"eni {e.instance} on {e.device}" for e in self.enis]
+        lines += [f"eni {g.gateway} on {g.device} (NAT gateway: no security group; network ACL of {g.subnet})"
+                  for g in self.gateway_enis]
         for rs in self.rulesets:
             where = f" in {rs.namespace}" if rs.namespace else ""
             lines.append(f"{'ip6tables' if rs.family == 6 else 'iptables'}-restore ({rs.table}){where}:")
@@ -215,7 +231,8 @@ def build_plan(topology: Topology, enforce: bool = True) -> LabPlan:
                      routes=fabric.routes + routing.routes, sysctls=fabric.sysctls + routing.sysctls,
                      rules=routing.rules)
     tables = rulesets(topology, enis, enforce, routing) + routing.rulesets
-    return LabPlan(lab, fabric, nodes, veths, enis, tables, views, routing.gateways)
+    return LabPlan(lab, fabric, nodes, veths, enis, tables, views, routing.gateways,
+                   routing.enis if enforce else ())
 
 
 # -- addresses as each node sees them -------------------------------------------------------

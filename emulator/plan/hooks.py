@@ -20,6 +20,7 @@ from . import (
     Eni,
     Ruleset,
 )
+from .routing import NGW_PREFIX
 
 if TYPE_CHECKING:
     from .routing import RoutingPlan
@@ -37,7 +38,7 @@ NAT_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
 FILTER_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
 
 
-def _queue_rules(enis: tuple[Eni, ...]) -> tuple[list[str], list[str]]:
+def _queue_rules(enis: tuple[Eni, ...], gateways: bool) -> tuple[list[str], list[str]]:
     """PREROUTING -i eni-X is X's egress check; POSTROUTING -o eni-X is X's ingress check.
     One rule per direction for every ENI, to one queue: the engine tells the ENI by the
     packet's interface (NFQUEUE hands it over), so a packet's cost does not grow with the
@@ -45,13 +46,18 @@ def _queue_rules(enis: tuple[Eni, ...]) -> tuple[list[str], list[str]]:
     No --queue-bypass: with no engine bound, packets are dropped (fail closed).
     Between two instances (no NAT on the way) the engine decides the destination's ingress
     together with the source's egress and says so with DECIDED_MARK: one queue trip, not two.
-    Packet marks never cross namespaces, so no instance can forge it."""
-    if not enis:
-        return [], []
-    decided = f"0x{DECIDED_MARK:x}"
-    pre = [f"-A PREROUTING -i {ENI_PREFIX}+ -j NFQUEUE --queue-num {ENI_QUEUE}"]
-    post = [f"-A POSTROUTING -o {ENI_PREFIX}+ -m mark --mark {decided}/{decided} -j ACCEPT",
-            f"-A POSTROUTING -o {ENI_PREFIX}+ -j NFQUEUE --queue-num {ENI_QUEUE}"]
+    Packet marks never cross namespaces, so no instance can forge it.
+    A NAT gateway's ENI (`gateways`) goes to the same queue, every packet: its subnet's NACL
+    applies there, and each packet is a flow-log record of that ENI (no SG, no fast path)."""
+    pre, post = [], []
+    if enis:
+        decided = f"0x{DECIDED_MARK:x}"
+        pre = [f"-A PREROUTING -i {ENI_PREFIX}+ -j NFQUEUE --queue-num {ENI_QUEUE}"]
+        post = [f"-A POSTROUTING -o {ENI_PREFIX}+ -m mark --mark {decided}/{decided} -j ACCEPT",
+                f"-A POSTROUTING -o {ENI_PREFIX}+ -j NFQUEUE --queue-num {ENI_QUEUE}"]
+    if gateways:
+        pre.append(f"-A PREROUTING -i {NGW_PREFIX}+ -j NFQUEUE --queue-num {ENI_QUEUE}")
+        post.append(f"-A POSTROUTING -o {NGW_PREFIX}+ -j NFQUEUE --queue-num {ENI_QUEUE}")
     return pre, post
 
 
@@ -116,7 +122,7 @@ def offload_sysctls(topology: Topology) -> list[tuple[str, str]]:
 
 def rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool,
               routing: RoutingPlan) -> tuple[Ruleset, ...]:
-    pre, post = _queue_rules(enis) if enforce else ([], [])
+    pre, post = _queue_rules(enis, bool(routing.enis)) if enforce else ([], [])
     offload = enforce and topology.options.offload
     none: dict[str, list[str]] = {"PREROUTING": [], "POSTROUTING": [], "FORWARD": []}
     fast, fast6 = (_offload_rules(4), _offload_rules(6)) if offload else (none, none)

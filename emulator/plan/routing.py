@@ -27,9 +27,9 @@ from ipaddress import IPv4Address, ip_address
 
 from ..model import Topology
 from ..routes import TARGET_BLACKHOLE, TARGET_EIGW, TARGET_IGW, IPAddress, NatGateway, RouteTable, choose
-from . import NODE_DEV, Address, Namespace, Route, Ruleset, Veth, namespace_name
+from . import NODE_DEV, Address, GatewayEni, Namespace, Route, Ruleset, Veth, namespace_name
 
-NGW_PREFIX = "ngw-"            # fabric end of a NAT gateway's veth: its ENI (no SG queue: it has no SG)
+NGW_PREFIX = "ngw-"            # fabric end of a NAT gateway's veth: its ENI (queued: NACL and flow logs, no SG)
 TABLE_BASE = 100               # kernel table of the route table at index i: 100 + i
 INBOUND_TABLE_BASE = 200       # its twin for replies to connections the internet opened (eigw -> drop)
 EIGW_MARK = 0x10               # connmark bit: an IPv6 connection the internet opened
@@ -53,6 +53,7 @@ class RoutingPlan:
     nat4: tuple[str, ...]                # fabric nat table: the gateways' Elastic IPs (1:1, like public IPs)
     filter4: tuple[str, ...]             # fabric filter FORWARD additions
     mangle6: tuple[str, ...]             # fabric mangle PREROUTING additions (eigw marking)
+    enis: tuple[GatewayEni, ...]         # the NAT gateways' ENIs, on the engine's queue
 
 
 def internet_addresses(topology: Topology) -> tuple[tuple[str, IPAddress], ...]:
@@ -143,8 +144,12 @@ def build_routing(topology: Topology, igw_dev: dict[str, str], ngw_dev: dict[str
     mark = f"0x{EIGW_MARK:x}/0x{EIGW_MARK:x}"
     mangle6 = (f"-A PREROUTING -i {IGW_WILD} -m conntrack --ctstate NEW -j CONNMARK --set-xmark {mark}",
                f"-A PREROUTING -i {ENI_WILD} -j CONNMARK --restore-mark --mask 0x{EIGW_MARK:x}")
+    enis = tuple(GatewayEni(n.name, ngw_dev[n.name], n.subnet,
+                            tuple(str(b) for b in (topology.subnet(n.subnet).cidr, topology.subnet(n.subnet).ipv6_cidr)
+                                  if b is not None))
+                 for n in topology.nat_gateways)
     return RoutingPlan(tuple(routes), policy_rules(topology), tuple(addresses), tuple(sysctls), gateways, veths,
-                       rulesets, nat4, filter4, mangle6)
+                       rulesets, nat4, filter4, mangle6, enis)
 
 
 IGW_WILD, ENI_WILD = "igw-+", "eni-+"
