@@ -376,7 +376,8 @@ def _wanted(shown: str, nat: NatGateway | None) -> str:
     parts = shown.split()
     if len(parts) >= 4 and parts[3] in ("tcp", "udp"):
         address, port = parts[2].rsplit(":", 1)
-        whose = ("the NAT gateway's source port; it uses 1024-65535" if nat is not None and address == str(nat.private_ip)
+        to_gateway = nat is not None and address == str(nat.private_ip)
+        whose = ("the NAT gateway's source port; it uses 1024-65535" if to_gateway
                  else "the client's ephemeral port; AWS suggests 1024-65535")
         return f"{parts[3]} destination port {port} ({whose})"
     return " ".join(parts[3:])

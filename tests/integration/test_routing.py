@@ -169,3 +169,53 @@ def test_an_imported_configuration_with_a_nat_gateway_comes_up_and_routes(tmp_pa
         assert probe("it-rt-imp", "you", "10.0.2.10", 22, timeout=TIMEOUT) == "timeout"
     finally:
         labs.down("it-rt-imp")
+
+
+def flow_records(lab: str) -> list[list[str]]:
+    fields = "${interface-id} ${instance-id} ${srcaddr} ${dstaddr} ${pkt-srcaddr} ${pkt-dstaddr} ${dstport} " \
+             "${action} ${flow-direction} ${reject-reason}"
+    done = sgemu("flowlogs", "--lab", lab, "--format", fields)
+    assert done.returncode == 0, done.stderr
+    return [line.split() for line in done.stdout.splitlines()]
+
+
+def test_the_nat_gateways_subnet_nacl_applies_on_its_eni_and_it_logs_both_legs() -> None:
+    """AWS scenario NG8: the public subnet's NACL lets the request through but has no inbound rule for
+    the NAT gateway's ports (1024-65535): the answer is dropped at the gateway's ENI, a REJECT record
+    there; the entry added live opens it (NG1: the gateway's ENI logs both legs, instance-id `-`).
+    NG2: a connection the internet opens to the Elastic IP is an ACCEPT at the ENI (the NACL allows
+    it), dropped by the gateway itself."""
+    data = nat_doc()
+    lab = data["name"] = "it-rt-ngw"
+    data["network_acls"] = [{
+        "name": "public-nacl", "subnets": ["public"],
+        "ingress": [{"rule": 100, "action": "allow", "protocol": "tcp", "ports": 443, "cidr": "10.0.2.0/24"},
+                    {"rule": 110, "action": "allow", "protocol": "tcp", "ports": 22, "cidr": "0.0.0.0/0"}],
+        "egress": [{"rule": 100, "action": "allow", "protocol": "tcp", "ports": 443, "cidr": "0.0.0.0/0"},
+                   {"rule": 110, "action": "allow", "protocol": "tcp", "ports": "1024-65535",
+                    "cidr": "10.0.2.0/24"}]}]
+    topology = parse(data, "f").topology
+    assert explain(topology, "app", "updates", 443).outcome == "timeout"
+    labs.up(topology)
+    try:
+        assert peer_seen(lab, "updates", "app", "203.0.113.80") == ("", "")         # curl times out, no peer
+        rejected = [r for r in flow_records(lab) if r[7] == "REJECT"]
+        assert rejected and {tuple(r[1:4]) + (r[8], r[9]) for r in rejected} == \
+            {("-", "203.0.113.80", "10.0.1.20", "ingress", "SUBNET_ACL_RESTRICTION")}
+        added = sgemu("nacl", "create-entry", "--lab", lab, "public-nacl", "--ingress", "--rule-number", "120",
+                      "--rule-action", "allow", "--protocol", "tcp", "--port", "1024-65535", "--cidr", "0.0.0.0/0")
+        assert added.returncode == 0, added.stderr
+        assert peer_seen(lab, "updates", "app", "203.0.113.80") == ("hello", "198.51.100.50")
+        assert probe(lab, "you", "198.51.100.50", 22, timeout=TIMEOUT) == "timeout"
+        records = flow_records(lab)
+        gateway = {r[0] for r in records if r[1] == "-"}
+        assert len(gateway) == 1
+        legs = {tuple(r[2:6]) + (r[8],) for r in records if r[0] in gateway and r[7] == "ACCEPT" and r[6] != "22"}
+        assert {("10.0.2.10", "10.0.1.20", "10.0.2.10", "203.0.113.80", "ingress"),
+                ("10.0.1.20", "203.0.113.80", "10.0.1.20", "203.0.113.80", "egress"),
+                ("203.0.113.80", "10.0.1.20", "203.0.113.80", "10.0.1.20", "ingress"),
+                ("10.0.1.20", "10.0.2.10", "203.0.113.80", "10.0.2.10", "egress")} <= legs
+        assert ["203.0.113.10", "10.0.1.20", "22", "ACCEPT", "ingress"] in \
+            [[r[2], r[3], r[6], r[7], r[8]] for r in records if r[0] in gateway]
+    finally:
+        labs.down(lab)

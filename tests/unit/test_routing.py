@@ -201,6 +201,27 @@ def test_nat_gateway_is_a_namespace_with_the_kernels_nat() -> None:
     assert ("ngw-nat-a", "sgemu-three-tier-nat-nat-a", "eth0") in {(v.device, v.peer_ns, v.peer) for v in plan.veths}
 
 
+def test_the_nat_gateways_eni_is_on_the_engines_queue_both_ways() -> None:
+    plan = build_plan(load(doc()).topology)
+    assert [(g.gateway, g.device, g.subnet, g.blocks) for g in plan.gateway_enis] == \
+        [("nat-a", "ngw-nat-a", "public", ("10.0.1.0/24", "fd00:20:0:1::/64"))]
+    mangle = next(rs.text for rs in plan.rulesets if (rs.family, rs.table, rs.namespace) == (4, "mangle", ""))
+    assert "-A PREROUTING -i ngw-+ -j NFQUEUE --queue-num 1" in mangle
+    assert "-A POSTROUTING -o ngw-+ -j NFQUEUE --queue-num 1" in mangle
+    # no fast path on it: every packet meets the NACL and the flow log
+    assert not [line for line in mangle.splitlines() if "ngw-+" in line and "ACCEPT" in line]
+    assert "eni nat-a on ngw-nat-a (NAT gateway: no security group; network ACL of public)" in plan.render()
+
+
+def test_without_nat_gateways_or_enforcement_nothing_of_it_is_queued() -> None:
+    data = doc()
+    data["route_tables"][0]["routes"] = [{"destination": "0.0.0.0/0", "target": "igw"}]
+    del data["nat_gateways"]
+    for plan in (build_plan(load(data).topology), build_plan(load(doc()).topology, enforce=False)):
+        assert not plan.gateway_enis
+        assert all("ngw-+ -j NFQUEUE" not in rs.text for rs in plan.rulesets)
+
+
 def test_a_route_change_is_a_diff_of_host_routes() -> None:
     data = doc()
     before = build_plan(load(data).topology).fabric.routes

@@ -136,3 +136,33 @@ def test_intervals_close_on_wall_clock_boundaries_and_start_afresh():
 def test_default_format_constant_matches_aws_order():
     assert " ".join(DEFAULT_FORMAT) == ("version account-id interface-id srcaddr dstaddr srcport dstport "
                                         "protocol packets bytes start end action log-status")
+
+
+def test_a_nat_gateways_eni_logs_both_legs_as_aws_shows_them():
+    """AWS's "NAT gateway traffic" example: on the gateway's ENI, srcaddr/dstaddr name the ENI's own
+    private IP where the packet's address is not its own, pkt-srcaddr/pkt-dstaddr the packet's, and no
+    instance. The instance's own records are untouched."""
+    nat = int(ip_network("10.0.1.20/32").network_address)
+    ids = {**IDS, "nat-a": EniIdentity.of_gateway("lab", "nat-a", "public", "123456789012", "", nat)}
+    log = FlowLog(ids, VPC, 10, WALL, 3.0)
+    legs = [(parse(tcp("10.0.2.10", "203.0.113.80", 40000, 443)), False),        # from the instance
+            (parse(tcp("10.0.1.20", "203.0.113.80", 40000, 443)), True),         # out, translated
+            (parse(tcp("203.0.113.80", "10.0.1.20", 443, 40000, "SA")), False),  # the answer in
+            (parse(tcp("203.0.113.80", "10.0.2.10", 443, 40000, "SA")), True)]   # back to the instance
+    for packet, egress in legs:
+        log.record("nat-a", packet, egress, OK, 3.1)
+    fields = parse_format("instance-id interface-id srcaddr dstaddr pkt-srcaddr pkt-dstaddr flow-direction")
+    lines = [render(r, fields) for r in log.current("nat-a")]
+    eni = ids["nat-a"].interface_id
+    assert lines == [f"- {eni} 10.0.2.10 10.0.1.20 10.0.2.10 203.0.113.80 ingress",
+                     f"- {eni} 10.0.1.20 203.0.113.80 10.0.1.20 203.0.113.80 egress",
+                     f"- {eni} 203.0.113.80 10.0.1.20 203.0.113.80 10.0.1.20 ingress",
+                     f"- {eni} 10.0.1.20 10.0.2.10 203.0.113.80 10.0.2.10 egress"]
+    assert eni.startswith("eni-") and eni != IDS["web"].interface_id
+
+
+def test_an_instance_eni_keeps_the_packets_addresses():
+    log = flowlog()
+    log.record("web", parse(tcp("203.0.113.80", "10.0.9.9", 443, 40000)), False, NO, 3.0)
+    [record] = log.current()
+    assert (record["dstaddr"], record["pkt-dstaddr"]) == ("10.0.9.9", "10.0.9.9")
