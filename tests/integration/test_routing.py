@@ -200,7 +200,7 @@ def test_the_nat_gateways_subnet_nacl_applies_on_its_eni_and_it_logs_both_legs()
     try:
         assert peer_seen(lab, "updates", "app", "203.0.113.80") == ("", "")         # curl times out, no peer
         rejected = [r for r in flow_records(lab) if r[7] == "REJECT"]
-        assert rejected and {tuple(r[1:4]) + (r[8], r[9]) for r in rejected} == \
+        assert rejected and {(*r[1:4], r[8], r[9]) for r in rejected} == \
             {("-", "203.0.113.80", "10.0.1.20", "ingress", "SUBNET_ACL_RESTRICTION")}
         added = sgemu("nacl", "create-entry", "--lab", lab, "public-nacl", "--ingress", "--rule-number", "120",
                       "--rule-action", "allow", "--protocol", "tcp", "--port", "1024-65535", "--cidr", "0.0.0.0/0")
@@ -210,7 +210,7 @@ def test_the_nat_gateways_subnet_nacl_applies_on_its_eni_and_it_logs_both_legs()
         records = flow_records(lab)
         gateway = {r[0] for r in records if r[1] == "-"}
         assert len(gateway) == 1
-        legs = {tuple(r[2:6]) + (r[8],) for r in records if r[0] in gateway and r[7] == "ACCEPT" and r[6] != "22"}
+        legs = {(*r[2:6], r[8]) for r in records if r[0] in gateway and r[7] == "ACCEPT" and r[6] != "22"}
         assert {("10.0.2.10", "10.0.1.20", "10.0.2.10", "203.0.113.80", "ingress"),
                 ("10.0.1.20", "203.0.113.80", "10.0.1.20", "203.0.113.80", "egress"),
                 ("203.0.113.80", "10.0.1.20", "203.0.113.80", "10.0.1.20", "ingress"),
