@@ -31,7 +31,7 @@ from .build import ImportResult, build
 from .inventory import DEFAULT_VPC, ImportedInstance, ImportedRule, ImportedSubnet, ImportedVpc, Inventory, Permission
 from .json_source import JsonValue, read_json
 from .not_carried import TERRAFORM_TYPES
-from .terraform_plan import Plan, Resource, Unresolved, as_list
+from .terraform_plan import Plan, Resource, Unresolved, as_list, same_instance
 from .terraform_services import holds_groups, read_service
 
 PLACEHOLDER_PUBLIC = IPv4Network("198.51.100.128/25")
@@ -58,8 +58,8 @@ class Reader:
         if not res.is_unknown(attr) or not res.configured(attr):
             return None
         found = self.plan.targets(res.module, res.expression(attr))
-        if isinstance(found, list):
-            return [r.key for r in found]
+        if isinstance(found, list):      # subnet_id = aws_subnet.x[count.index].id: the referrer's own instance
+            return [r.key for r in same_instance(res, res.expression(attr), found)]
         fallback = [r.removesuffix(".id") for r in found.references] \
             if isinstance(found, Unresolved) and keep_unresolved else []
         self.inv.notes.append(f"{res.values.where}: {res.address}: {attr} ({what}) is known only after apply "

@@ -350,3 +350,11 @@ def test_a_route_to_a_prefix_list_is_one_route_per_entry_and_a_cidr_route_wins(t
     assert any("entry 192.0.2.0/24: the CIDR route at" in n and "wins" in n for n in result.notes)
     assert any("route to prefix list pl-0bbbbbbbbbbbbbbb1 not carried over: its entries are not in the inputs" in s
                for s in result.skipped)
+
+
+def test_counted_instances_land_in_their_own_counted_subnet(tmp_path: Path) -> None:
+    """rd.ref follows count.index too: app[1] is in priv[1], not in the first subnet the reference names."""
+    entries = [*BASE, *[(f"aws_instance.app[{n}]", {"ami": "ami-0abcdef1234567890"}, {"id": True, "subnet_id": True},
+                         {"subnet_id": ref("aws_subnet.priv", "count.index")}) for n in range(2)]]
+    result = import_terraform(plan(tmp_path, entries))
+    assert [i["subnet"] for i in result.data["instances"]] == ["priv-0", "priv-1"]
