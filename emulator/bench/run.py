@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emulator.bench import chart, multihost, parallel, pullback, scale, verdict_cost
+from emulator.bench import chart, multihost, nat_path, parallel, pullback, scale, verdict_cost
 from emulator.bench.labs import MODE_TITLES, MODES, TOOLS, BenchLab, down_quietly, json_run, tool_versions
 from emulator.bench.report import TARGETS, met, table
 from emulator.bench.scale import SCALE_SIZES, side_table
@@ -165,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the pytest-xdist part: 8 lab tests serially, then with -n WORKERS (default 4)")
     parser.add_argument("--multihost", action="store_true",
                         help="only the two-host simulation: two fabrics joined by VXLAN, an engine each")
+    parser.add_argument("--nat", action="store_true",
+                        help="only the NAT gateway path: TCP out through nat-a against out through the IGW, "
+                             "enforced and not")
     args = parser.parse_args(argv)
-    only_parts = bool(args.scale or args.parallel or args.multihost)
+    only_parts = bool(args.scale or args.parallel or args.multihost or args.nat)
     if only_parts:
         summary: dict = {}
         if args.parallel:
@@ -175,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             summary.update(scale.measure(tuple(int(n) for n in args.scale.split(",")), _progress))
         if args.multihost:
             summary.update(multihost.measure(_progress))
+        if args.nat:
+            summary.update(nat_path.measure(args.seconds, args.rounds, _progress))
         summary = {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}
     else:
         summary = measure(args.seconds, args.rounds, _progress)

@@ -169,7 +169,7 @@ SCALE_TARGETS = {"up_seconds_1000": ("<=", 120.0), "down_seconds_1000": ("<=", 6
 def side_table(summary: dict):
     """The scale and parallel parts: one row per measure, with its target where the issue sets one."""
     from rich.table import Table
-    out = Table(title="sgemu benchmark: big labs and parallel tests (ratios against this run)")
+    out = Table(title="sgemu benchmark: the parts asked for (ratios against this run)")
     for column in ("measure", "value", "target"):
         out.add_column(column, justify="left" if column == "measure" else "right")
     for key, value in summary.items():
