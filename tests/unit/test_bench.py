@@ -59,3 +59,14 @@ def test_the_chart_is_svg_with_a_bar_per_ratio_and_per_cost_point() -> None:
 def test_the_pullback_probe_offloads_every_flow_tracked() -> None:
     offloads = offloaded(parse(pair_topology("bench-plain", offload=True), "bench").topology, 50)
     assert len(offloads) == 50 and not any(untracked(f) for f in offloads.flows.values())
+
+
+def test_the_nat_benchmark_lab_sends_one_instance_out_through_the_gateway_and_one_direct() -> None:
+    from ipaddress import ip_address
+
+    from emulator.bench.nat_path import NET_IP, nat_topology
+    from emulator.routes import route_from
+    topology = parse(nat_topology("bench-nat"), "bench").topology
+    assert route_from(topology, "private", ip_address(NET_IP)).target == "nat-a"
+    assert route_from(topology, "public", ip_address(NET_IP)).target == "igw"
+    assert topology.instance("pub").public_ip is not None and topology.instance("priv").public_ip is None
