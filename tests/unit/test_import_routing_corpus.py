@@ -86,3 +86,18 @@ def test_routes_of_cloud_control_tables_are_named() -> None:
     result = imported("s2svpn-for-each-modules-plan.json")
     assert "route_tables" not in result.data
     assert sum("aws_route.private_to_tgw" in s and "awscc_ec2_route_table.private" in s for s in result.skipped) == 2
+
+
+@pytest.mark.parametrize("name", ["tfcompliance-issue-158-vpc-module-nat-plan.json", "terraview-ecs-simple-plan.json",
+                                  "checkov-terragoat-two-vpcs-plan.json"])
+def test_the_imported_file_validates(name: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from emulator.cli import cli
+
+    imported(name)                                           # skips when the corpus is absent
+    out = tmp_path / "lab.yaml"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["import", "terraform", str(CORPUS / name), "-o", str(out)]).exit_code == 0
+    checked = runner.invoke(cli, ["validate", str(out)])
+    assert checked.exit_code == 0 and "valid" in checked.output, checked.output
