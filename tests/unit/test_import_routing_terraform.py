@@ -358,3 +358,26 @@ def test_counted_instances_land_in_their_own_counted_subnet(tmp_path: Path) -> N
                          {"subnet_id": ref("aws_subnet.priv", "count.index")}) for n in range(2)]]
     result = import_terraform(plan(tmp_path, entries))
     assert [i["subnet"] for i in result.data["instances"]] == ["priv-0", "priv-1"]
+
+
+def test_plan_gateway_references_become_igw_eigw_or_a_named_blackhole(tmp_path: Path) -> None:
+    on_table = ref("aws_route_table.private.id", "aws_route_table.private")
+    entries = [*BASE,
+               ("aws_internet_gateway.gw", {}, {"id": True, "vpc_id": True}, {}),
+               ("aws_egress_only_internet_gateway.v6", {}, {"id": True, "vpc_id": True}, {}),
+               ("aws_vpn_gateway.office", {}, {"id": True, "vpc_id": True}, {}),
+               ("aws_route_table.private", {}, TABLE_UNKNOWN, {"vpc_id": ref("aws_vpc.main.id", "aws_vpc.main")}),
+               ("aws_route.v6", {"destination_ipv6_cidr_block": "::/0"}, ROUTE_UNKNOWN,
+                {"route_table_id": on_table, "egress_only_gateway_id": ref("aws_egress_only_internet_gateway.v6.id",
+                                                                           "aws_egress_only_internet_gateway.v6")}),
+               ("aws_route.web", {"destination_cidr_block": "198.51.100.0/24"}, ROUTE_UNKNOWN,
+                {"route_table_id": on_table, "gateway_id": ref("aws_internet_gateway.gw.id", "aws_internet_gateway.gw")}),
+               ("aws_route.vpn", {"destination_cidr_block": "172.16.0.0/12"}, ROUTE_UNKNOWN,
+                {"route_table_id": on_table, "gateway_id": ref("aws_vpn_gateway.office.id", "aws_vpn_gateway.office")})]
+    result = import_terraform(plan(tmp_path, entries))
+    assert tables(result)["private"]["routes"] == [{"destination": "::/0", "target": "eigw"},
+                                                   {"destination": "198.51.100.0/24", "target": "igw"},
+                                                   {"destination": "172.16.0.0/12", "target": "blackhole"}]
+    assert any("route 172.16.0.0/12 -> virtual private gateway aws_vpn_gateway.office became blackhole" in n
+               for n in result.notes)
+    assert any("aws_egress_only_internet_gateway.v6: routes to it become eigw" in n for n in result.notes)
