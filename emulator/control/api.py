@@ -20,6 +20,7 @@ from emulator.control.decisions import DecisionFeed
 from emulator.engine.conntrack import ConntrackEntry
 from emulator.engine.firewall import ACCEPT, EniFirewall, SecurityGroupState
 from emulator.engine.flowlog import DEFAULT_FORMAT, EniIdentity, FlowLog, render
+from emulator.engine.gateway import GatewayPort
 from emulator.engine.packet import Packet
 from emulator.engine.verdict import Verdict
 from emulator.errors import AwsApiError, TopologyError
@@ -130,6 +131,7 @@ class LabApi:
                                               "set_sgs": RECALL_UNTRACKED, "set_conntrack": RECALL_NONE}
         self._recall: Recall | None = None
         self.recalled = 0
+        self.gateways: dict[str, GatewayPort] = {}    # NAT gateways' ENIs (counters; the daemon sets them)
 
     def add_ops(self, ops: dict[str, Callable[..., object]], mutating: set[str] | frozenset[str] = frozenset(),
                 recall: dict[str, str] | None = None) -> None:
@@ -322,6 +324,8 @@ class LabApi:
     def op_counters(self, now: float) -> dict:
         enis = {name: {"counters": dict(fw.counters), "tracked": fw.table.tracked,
                        "untracked": fw.table.untracked} for name, fw in self._firewalls.items()}
+        enis.update({name: {"counters": dict(port.counters), "tracked": 0, "untracked": 0}
+                     for name, port in self.gateways.items()})
         drops = [{"time": round(t + self._wall_offset, 3), "eni": eni,
                   "direction": "egress" if egress else "ingress", "proto": protocol_name(proto),
                   "src": _address(version, src), "sport": sport, "dst": _address(version, dst), "dport": dport,

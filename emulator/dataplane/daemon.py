@@ -33,6 +33,7 @@ from emulator.dataplane.kernel_conntrack import KernelConntrack
 from emulator.dataplane.kernel_offload import KernelOffload
 from emulator.dataplane.nfqueue import QueueServer, public_sources
 from emulator.engine.firewall import EniFirewall, build_firewalls
+from emulator.engine.gateway import GatewayPort, gateway_ports
 from emulator.engine.naclstate import NaclState
 from emulator.engine.offload import Offloads
 from emulator.lab import netns, state
@@ -46,13 +47,13 @@ log = logging.getLogger("sgemu.engine")
 
 
 def write_health(lab: str, started: float, firewalls: dict[str, EniFirewall], server: QueueServer,
-                 recovered: dict[str, int], recalled: int) -> None:
+                 recovered: dict[str, int], recalled: int, gateways: dict[str, GatewayPort]) -> None:
     health = {
         "pid": os.getpid(), "started": started, "updated": time.time(), "engine_errors": server.errors,
         **recovered,
         "gso": server.gso, "offloaded_flows": server.offloaded, "recalled_flows": recalled,
-        "enis": {name: {"counters": dict(fw.counters), "flows": len(fw.table)}
-                 for name, fw in firewalls.items()},
+        "enis": {**{name: {"counters": dict(fw.counters), "flows": len(fw.table)} for name, fw in firewalls.items()},
+                 **{name: {"counters": dict(port.counters), "flows": 0} for name, port in gateways.items()}},
     }
     path = state.paths(lab).health
     tmp = path.with_suffix(".tmp")
@@ -126,8 +127,10 @@ def serve(lab: str) -> None:
     # Only now the fabric's netlink: an engine that refuses its journal touches nothing.
     kernel = KernelOffload(offloads, KernelConntrack(plan.fabric.name), live.flowlog.record_bulk) \
         if offloads is not None else None
+    gateways = gateway_ports(topology, nacls)
+    live.gateways = gateways
     server = QueueServer(plan, firewalls, public_sources(topology), observe=live.observe, offloads=offloads,
-                         nacls=nacls)
+                         nacls=nacls, gateways=gateways)
     if kernel is not None:
         # Flows a dead engine had offloaded come back through the queues, where their restored
         # entries (or the rules) decide; this engine offers them again once they qualify.
@@ -138,7 +141,7 @@ def serve(lab: str) -> None:
     control = ControlServer(paths.control, journaled(live, journal, time.monotonic), server.register,
                             server.unregister)
     try:
-        write_health(lab, started, firewalls, server, recovered, live.recalled)
+        write_health(lab, started, firewalls, server, recovered, live.recalled, gateways)
         paths.ready.write_text(f"{os.getpid()}\n")
         log.info("enforcing: %d queues bound %.3f s after the process started", len(plan.enis), process_age())
         while not stopping:
@@ -151,7 +154,7 @@ def serve(lab: str) -> None:
                 firewall.expire(now)
             live.tick(now)
             snapshots.tick(firewalls, now, time.monotonic)
-            write_health(lab, started, firewalls, server, recovered, live.recalled)
+            write_health(lab, started, firewalls, server, recovered, live.recalled, gateways)
     finally:
         control.close()
         server.close()

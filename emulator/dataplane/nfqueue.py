@@ -82,7 +82,8 @@ def enable_gso(fd: int, queue_num: int) -> bool:
 class QueueServer:
     def __init__(self, plan: LabPlan, firewalls: dict[str, EniFirewall], public: dict[int, int],
                  clock: Callable[[], float] = time.monotonic, observe: Observe | None = None,
-                 offloads: Offloads | None = None, nacls: NaclState | None = None):
+                 offloads: Offloads | None = None, nacls: NaclState | None = None,
+                 gateways: dict[str, GatewayPort] | None = None):
         self._clock = clock
         self._nacls = nacls
         self._observe = observe
@@ -103,8 +104,8 @@ class QueueServer:
             handlers = {socket.if_nametoindex(eni.device):
                         self._handler(eni.instance, firewalls[eni.instance], self._gate(firewalls[eni.instance]))
                         for eni in plan.enis}
-            handlers.update({socket.if_nametoindex(g.device):
-                             self._gateway_handler(g.gateway, GatewayPort(self._subnet_gate(g.subnet), g.blocks))
+            ports = gateways or {}
+            handlers.update({socket.if_nametoindex(g.device): self._gateway_handler(g.gateway, ports[g.gateway])
                              for g in plan.gateway_enis})
             if handlers:
                 queue = NetfilterQueue()
@@ -119,10 +120,9 @@ class QueueServer:
 
     def _gate(self, firewall: EniFirewall) -> SubnetGate:
         """The NACL gate of the instance's subnet (one allowing all when the lab has no NACL state)."""
-        return self._subnet_gate(firewall.instance.subnet)
-
-    def _subnet_gate(self, subnet: str) -> SubnetGate:
-        return OPEN_GATE if self._nacls is None else self._nacls.gate(subnet)
+        if self._nacls is None:
+            return OPEN_GATE
+        return self._nacls.gate(firewall.instance.subnet)
 
     def _dispatch(self, handlers: dict[int, Callable]) -> Callable:
         """The queue's callback: the ENI is the packet's input device on the egress hook and its
@@ -203,6 +203,7 @@ class QueueServer:
         def on_packet(pkt) -> None:
             packet = parse(pkt.get_payload(), True)
             if isinstance(packet, str):
+                port.malformed()
                 pkt.drop()
                 return
             outbound = pkt.hook == HOOK_PREROUTING

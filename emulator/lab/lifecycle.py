@@ -17,6 +17,7 @@ from emulator.errors import LabError, PermissionRequired
 from emulator.model import PROTO_TCP, Instance, Topology
 from emulator.paths import NETNS_ETC
 from emulator.plan import LabPlan, build_plan
+from emulator.routes import NatGateway
 
 from . import cleanup, dns, hooks, netns, state, supervisor, tls
 from .services import prepare_ssh, start_services
@@ -33,7 +34,7 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class NodeStatus:
     name: str
-    kind: str                   # instance | internet
+    kind: str                   # instance | internet | nat gateway
     namespace: str
     private_ip: str | None = None
     public_ip: str | None = None
@@ -306,13 +307,18 @@ def _node_status(topology: Topology, plan: LabPlan, node: str) -> NodeStatus:
                       str(found.ipv6) if found.ipv6 else None)
 
 
+def _gateway_status(plan: LabPlan, nat: NatGateway) -> NodeStatus:
+    return NodeStatus(nat.name, "nat gateway", plan.namespace(nat.name).name, str(nat.private_ip), str(nat.public_ip))
+
+
 def status(lab: str) -> LabStatus:
     record = state.load(lab)
     if record is None:
         raise LabError(f"no lab named {lab!r} is running")
     topology = state.load_topology(lab)
     plan = build_plan(topology)
-    nodes = tuple(_node_status(topology, plan, ns.node) for ns in plan.nodes)
+    nodes = tuple(_node_status(topology, plan, ns.node) for ns in plan.nodes) + \
+        tuple(_gateway_status(plan, nat) for nat in topology.nat_gateways)
     return LabStatus(lab, record.source, record.frontend, plan.fabric.name, engine_status(lab), nodes,
                      topology.options.offload)
 

@@ -113,12 +113,11 @@ class Eni:
 class GatewayEni:
     """A NAT gateway's ENI: the fabric device its packets cross, to the same queue as every ENI.
     No security group applies; its subnet's network ACL does where a packet crosses the subnet's
-    boundary (`blocks`: the subnet's, to tell), and each packet is a flow-log record of this ENI."""
+    boundary (engine/gateway.py), and each packet is a flow-log record of this ENI."""
 
     gateway: str
     device: str
     subnet: str
-    blocks: tuple[str, ...]
 
 
 @dataclass(frozen=True)

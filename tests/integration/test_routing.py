@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,22 @@ def flow_records(lab: str) -> list[list[str]]:
     return [line.split() for line in done.stdout.splitlines()]
 
 
+def gateway_status(lab: str) -> dict[str, Any]:
+    """nat-a as `sgemu status --json` shows it: a node, and an ENI with counters (health is rewritten
+    once a second)."""
+    for _ in range(30):
+        done = sgemu("status", "--lab", lab, "--json")
+        assert done.returncode == 0, done.stderr
+        [shown] = json.loads(done.stdout)
+        assert {"name": "nat-a", "kind": "nat gateway", "private_ip": "10.0.1.20", "public_ip": "198.51.100.50"}.items() \
+            <= next(n for n in shown["nodes"] if n["name"] == "nat-a").items()
+        eni = shown["engine"]["enis"]["nat-a"]
+        if eni["counters"]["dropped"]:
+            return eni
+        time.sleep(0.2)
+    raise AssertionError("nat-a's ENI counted no drop")
+
+
 def test_the_nat_gateways_subnet_nacl_applies_on_its_eni_and_it_logs_both_legs() -> None:
     """AWS scenario NG8: the public subnet's NACL lets the request through but has no inbound rule for
     the NAT gateway's ports (1024-65535): the answer is dropped at the gateway's ENI, a REJECT record
@@ -202,6 +219,7 @@ def test_the_nat_gateways_subnet_nacl_applies_on_its_eni_and_it_logs_both_legs()
         rejected = [r for r in flow_records(lab) if r[7] == "REJECT"]
         assert rejected and {(*r[1:4], r[8], r[9]) for r in rejected} == \
             {("-", "203.0.113.80", "10.0.1.20", "ingress", "SUBNET_ACL_RESTRICTION")}
+        assert gateway_status(lab)["counters"]["SUBNET_ACL_RESTRICTION"] >= 1
         added = sgemu("nacl", "create-entry", "--lab", lab, "public-nacl", "--ingress", "--rule-number", "120",
                       "--rule-action", "allow", "--protocol", "tcp", "--port", "1024-65535", "--cidr", "0.0.0.0/0")
         assert added.returncode == 0, added.stderr

@@ -78,3 +78,23 @@ def test_a_nacl_changed_in_place_applies_to_the_next_packet() -> None:
     assert not gw.decide(reply, outbound=False).accepted
     gw.gate.load(WITH_REPLIES)
     assert gw.decide(reply, outbound=False).accepted
+
+
+def test_counters_are_an_enis_and_every_gateway_of_a_lab_has_its_port() -> None:
+    from pathlib import Path
+
+    from emulator.engine.gateway import gateway_ports
+    from emulator.engine.naclstate import NaclState
+    from emulator.topology import load
+
+    gw = port()
+    gw.decide(pkt(tcp(APP, HOST, 40000, 443)), outbound=False)
+    gw.decide(pkt(tcp(HOST, NAT, 443, 40000, "SA")), outbound=False)
+    gw.malformed()
+    assert {k: v for k, v in gw.counters.items() if v} == {
+        "accepted": 1, "dropped": 2, "malformed": 1, "MALFORMED": 1, SUBNET_ACL_ALLOWED: 1, SUBNET_ACL_RESTRICTION: 1}
+    topology = load(Path(__file__).resolve().parents[3] / "topologies" / "three-tier-nat.yaml").topology
+    nacls = NaclState(topology)
+    ports = gateway_ports(topology, nacls)
+    assert list(ports) == ["nat-a"] and ports["nat-a"].gate is nacls.gate("public")
+    assert ports["nat-a"].decide(pkt(tcp(ALB, HOST, 40000, 443)), outbound=False) is FORWARDED
