@@ -146,8 +146,7 @@ class _Walk:
         if isinstance(src, Instance) and isinstance(dst, Instance):
             if self.dst_literal is not None and self.dst_literal == dst.public_ip:
                 if src.public_ip is None:
-                    return (f"{src.name} has no public IP, so it cannot reach {dst.name}'s public IP "
-                            "through the internet gateway")
+                    return self._hairpin_through_nat(src, dst, dst.public_ip)
                 self.notes.append(f"{dst.name} is reached by its public IP, so it sees {src.name}'s "
                                   f"public IP {src.public_ip}: SG references never match it")
                 return src.private_ip, dst.public_ip, src.public_ip, dst.private_ip
@@ -175,6 +174,20 @@ class _Walk:
                 return f"{src.name} has no public IP, so it has no route to the internet"
             return src.private_ip, dst.ip, src.public_ip or src.private_ip, dst.ip
         return "both ends are internet hosts; no security group is on the path"
+
+    def _hairpin_through_nat(self, src: Instance, dst: Instance,
+                             public: IPAddress) -> tuple[IPAddress, IPAddress, IPAddress, IPAddress] | str:
+        """An instance without a public IP to another's public IP: its table decides; only a NAT
+        gateway carries it (in labs that have one), and the destination sees the gateway's Elastic IP."""
+        choice = route_from(self.topology, src.subnet, public)
+        nat = self.topology.nat_gateway(choice.target or "") if self.topology.nat_gateways else None
+        if nat is None:
+            return (f"{src.name} has no public IP, so it cannot reach {dst.name}'s public IP "
+                    "through the internet gateway")
+        self.route_out, self.nat = choice, nat
+        self.notes.append(f"through NAT gateway {nat.name} ({nat.id}) to {dst.name}'s public IP: {dst.name} sees "
+                          f"its Elastic IP {nat.public_ip}: SG references never match it")
+        return src.private_ip, public, nat.public_ip, dst.private_ip
 
     # --- packets ----------------------------------------------------------------------------
 

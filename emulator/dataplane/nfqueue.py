@@ -57,8 +57,10 @@ Observe = Callable[[str, Packet, bool, Verdict, float], None]
 
 
 def public_sources(topology: Topology) -> dict[int, int]:
-    """Private IPv4 -> public IPv4 as ints: how a hairpinned source really looks (after SNAT)."""
-    return {int(i.private_ip): int(i.public_ip) for i in topology.instances if i.public_ip is not None}
+    """Private IPv4 -> public IPv4 as ints: how a hairpinned source really looks (after SNAT): an
+    instance's public IP, or a NAT gateway's Elastic IP."""
+    return {**{int(i.private_ip): int(i.public_ip) for i in topology.instances if i.public_ip is not None},
+            **{int(n.private_ip): int(n.public_ip) for n in topology.nat_gateways}}
 
 
 def enable_gso(fd: int, queue_num: int) -> bool:

@@ -62,17 +62,31 @@ def _queue_rules(enis: tuple[Eni, ...], gateways: bool) -> tuple[list[str], list
 
 
 HAIRPIN_CHAIN = "SGEMU-HAIRPIN"      # mangle: marks connections to public IPs from inside
+ROUTED_CHAIN = "SGEMU-ROUTED"        # nat: sources without a public IP: their table routes public IPs
 TO_INTERNET_CHAIN = "SGEMU-TO-IGW"   # filter: who may leave through the IGW
 DNAT_CHAIN = "SGEMU-DNAT"            # filter: which instances a DNATed connection may reach
 
 
-def _hairpin_rules(public: list[Instance], mark: str) -> tuple[list[str], list[str]]:
+def _hairpin_rules(public: list[Instance], mark: str, gateways: bool) -> tuple[list[str], list[str]]:
     """(PREROUTING jumps, chain rules): a rule per public IP, walked only by a connection's
-    first packet (the mark stays on the connection), so later packets pay nothing per instance."""
+    first packet (the mark stays on the connection), so later packets pay nothing per instance.
+    A NAT gateway's connections to public IPs are marked too: the engine shows its Elastic IP."""
     if not public:
         return [], []
-    return ([f"-A PREROUTING -i {ENI_PREFIX}+ -m conntrack --ctstate NEW -j {HAIRPIN_CHAIN}"],
+    devices = [ENI_PREFIX, *([NGW_PREFIX] if gateways else [])]
+    return ([f"-A PREROUTING -i {d}+ -m conntrack --ctstate NEW -j {HAIRPIN_CHAIN}" for d in devices],
             [f"-A {HAIRPIN_CHAIN} -d {i.public_ip}/32 -j CONNMARK --set-xmark {mark}" for i in public])
+
+
+def _routed_rules(private_only: list[Instance], routing: RoutingPlan, mark: str) -> list[str]:
+    """nat PREROUTING, before the public IPs' DNAT: a hairpin connection from an instance without a
+    public IP is not translated (the IGW would not carry it) but routed by its subnet's table, which
+    sends it through a NAT gateway or discards it (plan/routing.py `public_ips`). Walked only by the
+    first packet of a hairpin connection."""
+    if not routing.public_ips or not private_only:
+        return []
+    return [f"-A PREROUTING -i {ENI_PREFIX}+ -m connmark --mark {mark} -j {ROUTED_CHAIN}",
+            *(f"-A {ROUTED_CHAIN} -s {i.private_ip}/32 -j ACCEPT" for i in private_only)]
 
 
 def _internet_rules(public: list[Instance], private_only: list[Instance]) -> list[str]:
@@ -135,7 +149,8 @@ def rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool,
     # (instance -> another's public IP) is marked on the connection so the engine can see the
     # source as the sender's public IP, which mangle POSTROUTING sees before SNAT.
     # The fast path comes first: an offloaded flow is never local, hairpinned or infrastructure.
-    hairpin_jump, hairpin = _hairpin_rules(public, mark)
+    hairpin_jump, hairpin = _hairpin_rules(public, mark, bool(routing.enis))
+    routed = _routed_rules(private_only, routing, mark)
     mangle4 = [*fast["PREROUTING"],
                "-A PREROUTING -m addrtype --dst-type LOCAL -j RETURN",
                *hairpin_jump,
@@ -146,7 +161,8 @@ def rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool,
                f"-A POSTROUTING -m connmark --mark {mark} -j MARK --set-xmark {mark}",
                *post,
                *hairpin]
-    nat4 = [*(f"-A PREROUTING -d {i.public_ip}/32 -j DNAT --to-destination {i.private_ip}"
+    nat4 = [*routed,
+            *(f"-A PREROUTING -d {i.public_ip}/32 -j DNAT --to-destination {i.private_ip}"
               for i in public),
             *(f"-A POSTROUTING -s {i.private_ip}/32 -o {igw_wild} -j SNAT --to-source {i.public_ip}"
               for i in public),
@@ -182,7 +198,7 @@ def rulesets(topology: Topology, enis: tuple[Eni, ...], enforce: bool,
                "-A POSTROUTING -m addrtype --src-type LOCAL -j RETURN",
                *post]
     return (Ruleset(4, "mangle", _table("mangle", MANGLE_CHAINS, mangle4, (HAIRPIN_CHAIN,) if hairpin else ())),
-            Ruleset(4, "nat", _table("nat", NAT_CHAINS, nat4)),
+            Ruleset(4, "nat", _table("nat", NAT_CHAINS, nat4, (ROUTED_CHAIN,) if routed else ())),
             Ruleset(4, "filter", _table("filter", FILTER_CHAINS, filter4,
                                         (TO_INTERNET_CHAIN, *((DNAT_CHAIN,) if private_only else ())))),
             Ruleset(6, "mangle", _table("mangle", MANGLE_CHAINS, mangle6)))

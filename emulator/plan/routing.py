@@ -54,11 +54,23 @@ class RoutingPlan:
     filter4: tuple[str, ...]             # fabric filter FORWARD additions
     mangle6: tuple[str, ...]             # fabric mangle PREROUTING additions (eigw marking)
     enis: tuple[GatewayEni, ...]         # the NAT gateways' ENIs, on the engine's queue
+    public_ips: tuple[IPv4Address, ...]  # instances' public IPs the tables route (see `public_ips`)
 
 
 def internet_addresses(topology: Topology) -> tuple[tuple[str, IPAddress], ...]:
     """(internet host, address): every destination outside the VPC a lab can reach."""
     return tuple((h.name, a) for h in topology.internet for a in h.addresses)
+
+
+def public_ips(topology: Topology) -> tuple[IPv4Address, ...]:
+    """The instances' public IPs a source WITHOUT one routes by its table (one with a public IP is
+    hairpinned by the IGW's 1:1 NAT before routing): through a NAT gateway it reaches them, as in AWS;
+    through the IGW it cannot (no public IP), so a table holds a route only where a NAT gateway is the
+    target, and the subnet's blackhole rule discards the rest. Only in labs with NAT
+    gateways: without one, such a packet has nowhere to go whatever its table says (as before)."""
+    if not topology.nat_gateways:
+        return ()
+    return tuple(i.public_ip for i in topology.instances if i.public_ip is not None)
 
 
 def table_number(topology: Topology, table: RouteTable, inbound: bool = False) -> int:
@@ -78,6 +90,12 @@ def table_routes(topology: Topology, igw_dev: dict[str, str], ngw_dev: dict[str,
                 route = _host_route(topology, table, host, addr, number, inbound, igw_dev, ngw_dev)
                 if route is not None:
                     routes.append(route)
+        number = table_number(topology, table)
+        for public in public_ips(topology):
+            nat = topology.nat_gateway(choose(topology, table, public).target or "")
+            if nat is not None:     # any other target: no route, so the subnet's blackhole rule discards
+                routes.append(Route(f"{public}/32", ngw_dev[nat.name], via=str(nat.private_ip), onlink=True,
+                                    table=number))
     return tuple(routes)
 
 
@@ -132,9 +150,12 @@ def build_routing(topology: Topology, igw_dev: dict[str, str], ngw_dev: dict[str
     gateways = tuple(_gateway_ns(topology, nat) for nat in topology.nat_gateways)
     veths = tuple(Veth(ngw_dev[n.name], namespace_name(lab, n.name)) for n in topology.nat_gateways)
     rulesets = tuple(rs for nat in topology.nat_gateways for rs in _gateway_rulesets(topology, nat))
+    # The IGW's 1:1 NAT for each gateway, and its hairpin: an instance's public IP reached through the
+    # gateway sees the gateway's Elastic IP (as a public instance's hairpin shows its own).
     nat4 = tuple(line for n in topology.nat_gateways for line in (
         f"-A PREROUTING -d {n.public_ip}/32 -j DNAT --to-destination {n.private_ip}",
-        f"-A POSTROUTING -s {n.private_ip}/32 -o {IGW_WILD} -j SNAT --to-source {n.public_ip}"))
+        f"-A POSTROUTING -s {n.private_ip}/32 -o {IGW_WILD} -j SNAT --to-source {n.public_ip}",
+        f"-A POSTROUTING -s {n.private_ip}/32 -m conntrack --ctstate DNAT -j SNAT --to-source {n.public_ip}"))
     # The internet reaches a NAT gateway only as replies (its Elastic IP is DNATed like a public IP
     # and then dropped inside the gateway); a gateway sends to the internet from its own address only.
     filter4 = (*(f"-A FORWARD -i {ngw_dev[n.name]} -o {IGW_WILD} ! -s {n.private_ip}/32 -j DROP"
@@ -146,7 +167,7 @@ def build_routing(topology: Topology, igw_dev: dict[str, str], ngw_dev: dict[str
                f"-A PREROUTING -i {ENI_WILD} -j CONNMARK --restore-mark --mask 0x{EIGW_MARK:x}")
     enis = tuple(GatewayEni(n.name, ngw_dev[n.name], n.subnet) for n in topology.nat_gateways)
     return RoutingPlan(tuple(routes), policy_rules(topology), tuple(addresses), tuple(sysctls), gateways, veths,
-                       rulesets, nat4, filter4, mangle6, enis)
+                       rulesets, nat4, filter4, mangle6, enis, public_ips(topology))
 
 
 IGW_WILD, ENI_WILD = "igw-+", "eni-+"

@@ -237,3 +237,22 @@ def test_the_nat_gateways_subnet_nacl_applies_on_its_eni_and_it_logs_both_legs()
             [[r[2], r[3], r[6], r[7], r[8]] for r in records if r[0] in gateway]
     finally:
         labs.down(lab)
+
+
+def test_a_private_instance_reaches_a_public_ip_of_the_vpc_through_its_nat_gateway() -> None:
+    """AWS: app (no public IP, 0.0.0.0/0 -> nat-a) calling alb's public IP goes out through the NAT
+    gateway and back in through the IGW, so alb sees nat-a's Elastic IP (its SG allows 443 from that
+    address only: the engine sees it too); db (no route out) cannot."""
+    data = nat_doc()
+    lab = data["name"] = "it-rt-hp"
+    data["security_groups"][0]["ingress"].append({"protocol": "tcp", "ports": 443, "cidr": "198.51.100.50/32"})
+    topology = parse(data, "f").topology
+    assert explain(topology, "app", "198.51.100.10", 443, listening=True).outcome == "open"
+    labs.up(topology)
+    try:
+        assert peer_seen(lab, "alb", "app", "198.51.100.10") == ("hello", "198.51.100.50")
+        assert probe(lab, "db", "198.51.100.10", 80, timeout=TIMEOUT) == "timeout"
+        assert probe(lab, "app", "198.51.100.10", 80, timeout=TIMEOUT) == "timeout"   # app-sg: no egress 80
+        assert probe(lab, "you", "alb", 443, timeout=TIMEOUT) == "timeout"          # not from nat-a's EIP
+    finally:
+        labs.down(lab)

@@ -44,7 +44,8 @@ class Harness:
 def test_delete_then_create_changes_the_kernel_tables_and_the_model(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     assert h.op("route_delete", table="private-rt", destination="0.0.0.0/0")["route"] == "0.0.0.0/0 -> nat-a"
-    assert h.kernel[-1] == ["route del 203.0.113.10/32 via 10.0.1.20 dev ngw-nat-a onlink table 101",
+    assert h.kernel[-1] == ["route del 198.51.100.10/32 via 10.0.1.20 dev ngw-nat-a onlink table 101",  # alb's EIP
+                            "route del 203.0.113.10/32 via 10.0.1.20 dev ngw-nat-a onlink table 101",
                             "route del 203.0.113.80/32 via 10.0.1.20 dev ngw-nat-a onlink table 101"]
     assert h.persisted[-1].route_table_of("private").routes[0].describe() == "::/0 -> eigw"
     h.op("route_create", table="private-rt", destination="203.0.113.80/32", target="igw")

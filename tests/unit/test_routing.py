@@ -221,6 +221,48 @@ def test_without_nat_gateways_or_enforcement_nothing_of_it_is_queued() -> None:
         assert all("ngw-+ -j NFQUEUE" not in rs.text for rs in plan.rulesets)
 
 
+def test_an_instance_without_a_public_ip_routes_public_ips_by_its_table() -> None:
+    """AWS: a private instance reaches another's public IP through its NAT gateway (the destination
+    sees the Elastic IP); through the IGW it cannot. The lab: such a hairpin is not translated at the
+    fabric but routed by the source's table; labs without NAT gateways are as before."""
+    plan = build_plan(load(doc()).topology)
+    routes = {(r.table, r.dst): r for r in plan.fabric.routes if r.dst == "198.51.100.10/32"}
+    private, data, main = 101, 102, 100
+    assert (routes[(private, "198.51.100.10/32")].dev, routes[(private, "198.51.100.10/32")].via) == \
+        ("ngw-nat-a", "10.0.1.20")
+    assert (data, "198.51.100.10/32") not in routes and (main, "198.51.100.10/32") not in routes   # discarded
+    nat = next(rs.text for rs in plan.rulesets if (rs.family, rs.table, rs.namespace) == (4, "nat", ""))
+    lines = nat.splitlines()
+    routed = lines.index("-A PREROUTING -i eni-+ -m connmark --mark 0x1/0x1 -j SGEMU-ROUTED")
+    assert routed < lines.index("-A PREROUTING -d 198.51.100.10/32 -j DNAT --to-destination 10.0.1.10")
+    assert {"-A SGEMU-ROUTED -s 10.0.2.10/32 -j ACCEPT", "-A SGEMU-ROUTED -s 10.0.3.10/32 -j ACCEPT"} <= set(lines)
+    assert "-A SGEMU-ROUTED -s 10.0.1.10/32 -j ACCEPT" not in lines                  # alb hairpins as before
+    assert "-A POSTROUTING -s 10.0.1.20/32 -m conntrack --ctstate DNAT -j SNAT --to-source 198.51.100.50" in lines
+    mangle = next(rs.text for rs in plan.rulesets if (rs.family, rs.table, rs.namespace) == (4, "mangle", ""))
+    assert "-A PREROUTING -i ngw-+ -m conntrack --ctstate NEW -j SGEMU-HAIRPIN" in mangle
+    data_doc = doc()
+    data_doc["route_tables"][0]["routes"] = [{"destination": "0.0.0.0/0", "target": "igw"}]
+    del data_doc["nat_gateways"]
+    without = build_plan(load(data_doc).topology)
+    assert not [r for r in without.fabric.routes if r.dst == "198.51.100.10/32" and r.table]
+    assert all("SGEMU-ROUTED" not in rs.text for rs in without.rulesets)
+
+
+def test_explain_a_private_instance_to_a_public_ip_through_its_nat_gateway() -> None:
+    from emulator.explain import explain
+    data = doc()
+    data["security_groups"][1]["egress"].append({"protocol": "tcp", "ports": 80, "cidr": "0.0.0.0/0"})
+    topology = load(data).topology
+    e = explain(topology, "app", "198.51.100.10", 80)
+    assert e.outcome == "open"
+    assert e.request[-1].packet.startswith("198.51.100.50:")      # alb sees nat-a's Elastic IP
+    assert any("through NAT gateway nat-a" in n for n in e.notes)
+    db = explain(topology, "db", "198.51.100.10", 80)               # data-rt: no route out
+    assert db.outcome == "timeout" and "no public IP" in db.why
+    del data["route_tables"], data["nat_gateways"]
+    assert explain(load(data).topology, "app", "198.51.100.10", 80).outcome == "timeout"   # as before
+
+
 def test_a_route_change_is_a_diff_of_host_routes() -> None:
     data = doc()
     before = build_plan(load(data).topology).fabric.routes
@@ -229,6 +271,7 @@ def test_a_route_change_is_a_diff_of_host_routes() -> None:
     after = build_plan(load(changed).topology).fabric.routes
     assert route_changes(before, after) == [
         "route replace blackhole 203.0.113.80/32 table 101",
+        "route del 198.51.100.10/32 via 10.0.1.20 dev ngw-nat-a onlink table 101",   # alb's public IP
         "route del 203.0.113.10/32 via 10.0.1.20 dev ngw-nat-a onlink table 101",
         "route del 2001:db8:ff::10/128 dev igw-you table 101",
         "route del 2001:db8:ff::80/128 dev igw-updates table 101",
