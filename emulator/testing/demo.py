@@ -33,18 +33,21 @@ class Attempt:
     story: str              # what the audience should take from it
     private: bool = False   # dial DST's private IP instead of its name (which resolves per source)
 
-    def argv(self, address: str) -> list[str]:
+    def argv(self, address: str, ipv4: bool = False) -> list[str]:
+        """The client's command line; `ipv4` pins it to IPv4 (what the prediction explains) where the
+        name also has an IPv6 address the client would otherwise prefer."""
         t = str(CLIENT_TIMEOUT)
+        four = ["-4"] if ipv4 else []
         if self.client in ("curl", "https"):
             scheme = "http" if self.client == "curl" else "https"
-            return ["curl", "-sS", "-o", "/dev/null", "-w", "HTTP %{http_code}", "--connect-timeout", t,
+            return ["curl", *four, "-sS", "-o", "/dev/null", "-w", "HTTP %{http_code}", "--connect-timeout", t,
                     "-m", t, f"{scheme}://{address}:{self.port}/"]
         if self.client == "ftp":       # self.port is the port explained: 21, or a passive data port
-            return ["curl", "-sS", "-o", "/dev/null", "-w", "%{num_connects} connections, FTP %{response_code}",
+            return ["curl", *four, "-sS", "-o", "/dev/null", "-w", "%{num_connects} connections, FTP %{response_code}",
                     "--connect-timeout", t, "-m", t, f"ftp://{address}/"]
         if self.client == "ssh":
-            return ["ssh", "-o", f"ConnectTimeout={t}", "-p", str(self.port), address, "hostname"]
-        return ["nc", "-v", "-N", "-w", t, address, str(self.port)]
+            return ["ssh", *four, "-o", f"ConnectTimeout={t}", "-p", str(self.port), address, "hostname"]
+        return ["nc", *four, "-v", "-N", "-w", t, address, str(self.port)]
 
     @property
     def title(self) -> str:
@@ -107,8 +110,8 @@ def classify(client: str, returncode: int, output: str) -> str:
     return "timeout"
 
 
-def attempt(lab: str, step: Attempt, address: str) -> Observed:
-    argv = labs.exec_argv(lab, step.src, step.argv(address))
+def attempt(lab: str, step: Attempt, address: str, ipv4: bool = False) -> Observed:
+    argv = labs.exec_argv(lab, step.src, step.argv(address, ipv4))
     started = time.monotonic()
     done = subprocess.run(argv, input="", capture_output=True, text=True,
                           timeout=CLIENT_TIMEOUT + 5)
@@ -129,9 +132,11 @@ def run(topology: Topology, show: Callable[[Attempt, str, Observed, str, str], N
             outside = topology.node(step.dst) in topology.internet
             predicted = explain(topology, step.src, step.dst, step.port, listening=False if outside else None)
             address = str(topology.instance(step.dst).private_ip) if step.private else step.dst
-            seen = attempt(status.lab, step, address)
+            src, dst = topology.node(step.src), topology.node(step.dst)
+            dual = not step.private and all(n is not None and n.ipv6 is not None for n in (src, dst))
+            seen = attempt(status.lab, step, address, dual)
             disagreements += seen.outcome != predicted.outcome
-            show(step, " ".join(step.argv(address)), seen, predicted.outcome, predicted.why)
+            show(step, " ".join(step.argv(address, dual)), seen, predicted.outcome, predicted.why)
     finally:
         progress("tearing the lab down")
         labs.down(status.lab)
