@@ -186,6 +186,7 @@ class Options:
     default_egress_ipv6: bool = True   # new/default SGs get ::/0 egress in a dual-stack VPC
     conntrack_allowance: int = 100_000  # tracked flows per ENI; beyond, new tracked flows drop
     offload: bool = True               # established flows (TCP, UDP, ICMP echo) take the kernel fast path
+    standby: bool = True               # a second engine kept ready: a restart takes ~50 ms, not a cold start
     timeouts: ConntrackTimeouts = field(default_factory=ConntrackTimeouts)
     quotas: Quotas = field(default_factory=Quotas)
     flow_log_interval: int = 10        # seconds per flow-log aggregation interval (AWS: 60 or 600)

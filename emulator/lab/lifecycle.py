@@ -156,14 +156,16 @@ def _trust_lab_ca(plan: LabPlan, record: LabState, progress: Progress) -> None:
         tls.install_trust(ca, NETNS_ETC / ns.name)
 
 
-def _start_engine(record: LabState, progress: Progress) -> None:
+def _start_engine(record: LabState, standby: bool, progress: Progress) -> None:
     """Start the lab's supervisor (emulator/lab/supervisor.py), which starts the engine and keeps
-    it running; return once the engine has bound every queue."""
+    it running (with a standby engine unless `standby` is off); return once the engine has bound
+    every queue."""
     progress("engine: binding queues")
     paths = record.paths
     with state.private(paths.logs / "supervisor.log", "ab") as out:
         # umask 077: everything the engine writes in the state directory is root's alone.
-        process = subprocess.Popen([sys.executable, "-m", supervisor.SUPERVISOR_MODULE, record.lab],
+        process = subprocess.Popen([sys.executable, "-m", supervisor.SUPERVISOR_MODULE, record.lab,
+                                    *([] if standby else [supervisor.NO_STANDBY])],
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True, env=netns.package_env(), umask=0o077)
     record.add_pid("supervisor", process.pid)
@@ -227,7 +229,7 @@ def up(topology: Topology, progress: Progress = lambda message: None, enforce: b
             record.frontend = frontend
             record.save()
             hooks.install(plan, frontend)
-            _start_engine(record, progress)
+            _start_engine(record, topology.options.standby, progress)
             _start_services(topology, plan, record, progress)
     except BaseException:
         progress("failed: rolling back")

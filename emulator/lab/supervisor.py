@@ -1,11 +1,12 @@
 """The lab's supervisor: keeps the engine daemon running until `sgemu down`.
 
-    python -m emulator.lab.supervisor <lab>
+    python -m emulator.lab.supervisor <lab> [--no-standby]
 
 Started detached by `up`; it starts the engine as its child and, when the engine dies, starts it
 again at once, then after a growing pause (BACKOFF, all well under 2 s) while it keeps dying.
 A standby engine (imports done, waiting on its stdin) is kept ready once the engine enforces, so a
-restart skips the interpreter's start-up. After MAX_IN_A_ROW restarts in a row (the engine never
+restart skips the interpreter's start-up (`options.standby: false`, passed as --no-standby, saves
+that process: a restart then starts an engine cold). After MAX_IN_A_ROW restarts in a row (the engine never
 stayed up STABLE seconds) it gives up: the lab stays closed and `status` says why. An engine that
 refuses to start (exit code ENGINE_FATAL, e.g. a damaged journal) is not restarted at all.
 While no engine runs the hooks drop every packet (no --queue-bypass): the lab is closed, never
@@ -27,6 +28,7 @@ from emulator.paths import LabPaths, paths
 
 ENGINE_MODULE = "emulator.dataplane.daemon"
 SUPERVISOR_MODULE = "emulator.lab.supervisor"
+NO_STANDBY = "--no-standby"
 ENGINE_FATAL = 3                 # the engine's exit code for "do not restart me"
 BACKOFF = (0.0, 0.1, 0.3, 0.6, 1.0)   # pause before the n-th restart in a row
 MAX_IN_A_ROW = len(BACKOFF)
@@ -79,8 +81,9 @@ def death_reason(returncode: int, where: LabPaths) -> str:
 
 
 class Supervisor:
-    def __init__(self, lab: str):
+    def __init__(self, lab: str, keep_standby: bool = True):
         self.lab = lab
+        self.keep_standby = keep_standby
         self.where = paths(lab)
         self.account = Account(os.getpid())
         self.engine: subprocess.Popen | None = None
@@ -116,9 +119,11 @@ class Supervisor:
         pidfd = os.pidfd_open(self.engine.pid)
         try:
             while (returncode := self.engine.poll()) is None:
-                if self.standby is None and not self.stopping and self._was_ready():
+                wanted = self.keep_standby and self.standby is None and not self.stopping
+                if wanted and self._was_ready():
                     self.standby = self._spawn(standby=True)
-                select.select([pidfd], [], [], None if self.standby is not None else 0.05)
+                    wanted = False
+                select.select([pidfd], [], [], 0.05 if wanted else None)
             return returncode
         finally:
             os.close(pidfd)
@@ -187,10 +192,10 @@ class Supervisor:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m emulator.lab.supervisor LAB", file=sys.stderr)
+    if len(args) not in (1, 2) or args[1:] not in ([], [NO_STANDBY]):
+        print(f"usage: python -m emulator.lab.supervisor LAB [{NO_STANDBY}]", file=sys.stderr)
         return 2
-    supervisor = Supervisor(args[0])
+    supervisor = Supervisor(args[0], keep_standby=not args[1:])
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
     return supervisor.run()

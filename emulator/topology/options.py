@@ -8,8 +8,8 @@ from ..model import ConntrackTimeouts, Options, Quotas
 from .fields import boolean, describe, integer, mapping
 from .problems import Problems, key
 
-OPTION_KEYS = ("related_icmp", "default_egress_ipv6", "conntrack_allowance", "offload", "timeouts", "quotas",
-               "flow_log_interval", "account_id")
+OPTION_KEYS = ("related_icmp", "default_egress_ipv6", "conntrack_allowance", "offload", "standby", "timeouts",
+               "quotas", "flow_log_interval", "account_id")
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 TIMEOUT_KEYS = tuple(f.name for f in dataclass_fields(ConntrackTimeouts))
 QUOTA_RANGES = {"rules_per_sg": (1, 1000), "sgs_per_eni": (1, 16), "rules_per_nacl": (2, 40)}
@@ -22,7 +22,7 @@ def parse_options(p: Problems, value: object) -> Options:
     if fields is None:
         return Options()
     given: dict[str, object] = {}
-    for name in ("related_icmp", "default_egress_ipv6", "offload"):
+    for name in ("related_icmp", "default_egress_ipv6", "offload", "standby"):
         if name in fields and (flag := boolean(p, fields[name], key("options", name))) is not None:
             given[name] = flag
     if "conntrack_allowance" in fields:

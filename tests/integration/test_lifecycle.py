@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from emulator.errors import LabError
 from emulator.lab import hooks, netns, processes, state
@@ -155,3 +156,24 @@ def test_ctrl_c_in_the_foreground_tears_down(topology_file) -> None:
             process.kill()
         lab.down("it-fg")
     assert left == []
+
+
+def test_without_a_standby_one_engine_runs_and_a_killed_one_is_restarted_cold() -> None:
+    """`options.standby: false`: the supervisor keeps no second engine (one process per lab, for
+    many labs side by side); a killed engine still comes back, started cold, and enforces."""
+    from emulator.bench.restart import kill_engine
+    from emulator.lab.cleanup import engine_pids
+    from emulator.testing.probe import probe
+    from emulator.topology import parse
+
+    data = yaml.safe_load(SMALL)
+    data["name"] = "it-nostandby"
+    data["options"] = {"standby": False}
+    with running(parse(data, "f").topology) as name:
+        time.sleep(0.5)                              # a standby would have been started by now
+        assert len(engine_pids(name)) == 1
+        kill = kill_engine(name)
+        assert kill.ready > kill.dead
+        assert len(engine_pids(name)) == 1
+        assert probe(name, "you", "web", 80, timeout=3) == "open"
+        assert probe(name, "you", "web", 22, timeout=1) == "timeout"

@@ -238,12 +238,24 @@ def test_sg_quota_per_instance_at_five_and_raised():
 
 def test_options_map_to_the_model():
     doc = edit(base_doc(), {"options": {
-        "related_icmp": False, "default_egress_ipv6": False, "conntrack_allowance": 10,
+        "related_icmp": False, "default_egress_ipv6": False, "conntrack_allowance": 10, "standby": False,
         "timeouts": {"tcp_syn_sent": 5, "udp": 20}, "quotas": {"rules_per_sg": 100, "sgs_per_eni": 10}}})
     options = load_doc(doc).topology.options
-    assert options == Options(related_icmp=False, default_egress_ipv6=False, conntrack_allowance=10,
+    assert options == Options(related_icmp=False, default_egress_ipv6=False, conntrack_allowance=10, standby=False,
                               timeouts=ConntrackTimeouts(tcp_syn_sent=5, udp=20),
                               quotas=Quotas(rules_per_sg=100, sgs_per_eni=10))
+    assert Options().standby
+
+
+def test_standby_must_be_a_boolean_and_round_trips_through_export():
+    from emulator.errors import TopologyError
+    from emulator.topology.dump import dump
+    with pytest.raises(TopologyError) as info:
+        load_doc(edit(base_doc(), {"options": {"standby": "no"}}))
+    assert any("options.standby" in p for p in info.value.problems)
+    off = load_doc(edit(base_doc(), {"options": {"standby": False}})).topology
+    assert dump(off)["options"] == {"standby": False}
+    assert "options" not in dump(load_doc(base_doc()).topology)
 
 
 def test_instance_conntrack_overrides_aws_timeouts_over_lab_timeouts():
