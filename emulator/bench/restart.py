@@ -1,7 +1,7 @@
 """How long a lab is closed when its engine dies: SIGKILL the engine N times under load and
 measure, for each kill, the gap until the lab enforces again (root).
 
-    python -m emulator.bench.restart [--kills 20] [--seed 1] [--json]
+    python -m emulator.bench.restart [--kills 20] [--seed 1] [--no-standby] [--json]
 
 A `pulse` client (emulator/guest/pulse.py) in the internet host opens a new connection to an
 allowed port every 10 ms, tries a port no rule allows every 10 ms and holds an echo connection.
@@ -47,20 +47,21 @@ instances:
      services: [{{type: http, port: 80}}, {{type: http, port: 8080}}, {{type: tcp, port: 7}}, {{type: ssh}}]}}
 internet:
   - {{name: you, ip: 203.0.113.10}}
+options: {{standby: {standby}}}
 """
 OPEN_PORT, BLOCKED_PORT, ECHO_PORT = 80, 8080, 7      # 8080 listens, but no rule allows it
 BETWEEN_KILLS = (2.2, 3.5)      # seconds after the engine is back; beyond supervisor.STABLE (2 s)
 READY_WAIT = 10.0
 
 
-def topology_file(name: str, directory: Path) -> Path:
+def topology_file(name: str, directory: Path, standby: bool = True) -> Path:
     path = directory / f"{name}.yaml"
-    path.write_text(TOPOLOGY.format(name=name))
+    path.write_text(TOPOLOGY.format(name=name, standby=str(standby).lower()))
     return path
 
 
-def up(name: str, directory: Path) -> None:
-    lifecycle.up(load(str(topology_file(name, directory))).topology)
+def up(name: str, directory: Path, standby: bool = True) -> None:
+    lifecycle.up(load(str(topology_file(name, directory, standby))).topology)
 
 
 def engine_pid(lab: str) -> int:
@@ -163,11 +164,11 @@ def summary(kills: list[Kill], pulse: dict) -> dict[str, Any]:
             "held_longest_stall_s": pulse["echo_max_stall"]}
 
 
-def measure(kills: int, seed: int, progress: Callable[[str], None]) -> dict[str, Any]:
+def measure(kills: int, seed: int, progress: Callable[[str], None], standby: bool = True) -> dict[str, Any]:
     lab = f"surv-bench{os.getpid() % 1000}"
     with tempfile.TemporaryDirectory() as directory:
-        progress(f"up {lab}")
-        up(lab, Path(directory))
+        progress(f"up {lab}" + ("" if standby else " (no standby: every restart is cold)"))
+        up(lab, Path(directory), standby)
         try:
             pulse = PulseClient(lab, kills * (BETWEEN_KILLS[1] + 1.0) + 3.0)
             progress(f"{kills} kills, {BETWEEN_KILLS[0]:g}-{BETWEEN_KILLS[1]:g} s apart, under load")
@@ -182,13 +183,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulator.bench.restart", description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-standby", dest="standby", action="store_false",
+                        help="options.standby: false: no engine kept waiting, every restart starts cold")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of text")
     args = parser.parse_args(argv)
 
     def progress(message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
-    result = measure(args.kills, args.seed, progress)
+    result = measure(args.kills, args.seed, progress, args.standby)
     if args.json:
         print(json.dumps(result))
         return 0
