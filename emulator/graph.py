@@ -8,6 +8,8 @@ import dataclasses
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
+from . import reach
+from .explain import EPHEMERAL_PORT
 from .model import (
     DEFAULT_NACL,
     ICMP_PROTOCOLS,
@@ -24,12 +26,11 @@ from .model import (
     Topology,
     protocol_name,
 )
+from .portranges import FULL, ICMP_ALL, OTHER_PROTOCOLS, Ranges, intersect, merge, subtract
+from .reach import Node, Path
 from .routes import routes_declared
 
-Ranges = tuple[tuple[int, int], ...]
 Allowed = dict[int, Ranges]            # protocol (PROTO_ALL = everything) -> port or ICMP-type ranges
-FULL: Ranges = ((0, 65535),)
-ICMP_ALL: Ranges = ((0, 255),)
 
 
 @dataclass(frozen=True)
@@ -37,20 +38,9 @@ class Flow:
     src: str
     dst: str
     label: str                         # "tcp 80, 443", "all traffic", "tcp 22 | IPv6: tcp 22, icmpv6"
-
-
-def _merge(ranges: list[tuple[int, int]]) -> Ranges:
-    out: list[tuple[int, int]] = []
-    for low, high in sorted(ranges):
-        if out and low <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(out[-1][1], high))
-        else:
-            out.append((low, high))
-    return tuple(out)
-
-
-def _intersect(a: Ranges, b: Ranges) -> Ranges:
-    return _merge([(max(x[0], y[0]), min(x[1], y[1])) for x in a for y in b if max(x[0], y[0]) <= min(x[1], y[1])])
+    denied: str = ""                   # what the SGs allow but network ACLs deny: "tcp 443: denied by ..."
+    blocked: bool = False              # NACLs deny all of it: `label` says what and which NACL
+    via: str = ""                      # the NAT gateway the flow leaves the VPC through
 
 
 def _span(rule: Rule) -> Ranges:
@@ -76,13 +66,13 @@ def allowed(topology: Topology, instance: Instance, direction: Direction, remote
                 matches = any(remote in m.addresses for m in topology.members(str(rule.group)))
             if matches:
                 found.setdefault(rule.protocol, []).extend(_span(rule))
-    return {proto: _merge(ranges) for proto, ranges in found.items()}
+    return {proto: merge(ranges) for proto, ranges in found.items()}
 
 
-def _both(a: Allowed | None, b: Allowed, version: int) -> Allowed:
-    """What both sides allow; `a` None means no SG on that side (an internet host)."""
-    if a is None:
-        both = dict(b)
+def _both(a: Allowed | None, b: Allowed | None, version: int) -> Allowed:
+    """What both sides allow; None means no SG on that side (an internet host)."""
+    if a is None or b is None:
+        both = dict(a or b or {})
     elif PROTO_ALL in a and PROTO_ALL in b:
         both = {PROTO_ALL: FULL}
     else:
@@ -91,10 +81,14 @@ def _both(a: Allowed | None, b: Allowed, version: int) -> Allowed:
             full = ICMP_ALL if proto in ICMP_PROTOCOLS else FULL
             mine = a.get(proto, full if PROTO_ALL in a else ())
             theirs = b.get(proto, full if PROTO_ALL in b else ())
-            if common := _intersect(mine, theirs):
+            if common := intersect(mine, theirs):
                 both[proto] = common
     wrong_icmp = PROTO_ICMPV6 if version == 4 else PROTO_ICMP
     return {p: r for p, r in both.items() if p != wrong_icmp}
+
+
+def _numbers(ranges: Ranges) -> str:
+    return ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges)
 
 
 def describe(flow: Allowed, version: int) -> str:
@@ -104,49 +98,94 @@ def describe(flow: Allowed, version: int) -> str:
     for proto in sorted(flow, key=lambda p: (PORTED_PROTOCOLS + ICMP_PROTOCOLS + (p,)).index(p)):
         ranges = flow[proto]
         if proto in PORTED_PROTOCOLS:
-            ports = ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges)
-            parts.append(f"{protocol_name(proto)} {'all ports' if ranges == FULL else ports}")
+            parts.append(f"{protocol_name(proto)} {'all ports' if ranges == FULL else _numbers(ranges)}")
         elif proto in ICMP_PROTOCOLS:
-            types = "" if ranges == ICMP_ALL else " type " + ", ".join(
-                str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges)
+            types = "" if ranges == ICMP_ALL else " type " + _numbers(ranges)
             parts.append(f"{protocol_name(proto)}{types}")
+        elif proto == OTHER_PROTOCOLS:
+            parts.append("other protocols")
         else:
             parts.append(f"protocol {proto}")
     return ", ".join(parts)
 
 
-def _addresses(src: Instance | InternetHost, dst: Instance, version: int) -> tuple[IPAddress, IPAddress] | None:
-    """(src as dst's ENI sees it, dst as src's egress sees it): private inside the VPC; from the
-    internet only through dst's public IP (IPv4) or its IPv6 address."""
-    if version == 6:
-        s = src.ipv6
-        return (s, dst.ipv6) if s is not None and dst.ipv6 is not None else None
-    if isinstance(src, Instance):
-        return src.private_ip, dst.private_ip
-    return (src.ip, dst.private_ip) if src.ip is not None and dst.public_ip is not None else None
+@dataclass(frozen=True)
+class _Family:
+    """One address family of an arrow: what gets through, and what the SGs allow but NACLs deny."""
+
+    passes: str
+    denied: str
+    via: str
+
+
+def _through_nacls(both: Allowed, way: Path, version: int) -> _Family:
+    """`both` (what the SGs allow) cut to what the path's NACLs let through both ways."""
+    via = way.via.name if way.via is not None else ""
+    if not way.request and not way.reply:
+        return _Family(describe(both, version), "", via)
+    icmp = PROTO_ICMPV6 if version == 6 else PROTO_ICMP
+    wanted = {**dict.fromkeys(PORTED_PROTOCOLS, FULL), icmp: ICMP_ALL, OTHER_PROTOCOLS: FULL} \
+        if PROTO_ALL in both else both
+    kept: Allowed = {}
+    denied: Allowed = {}
+    cutters: list[str] = []
+    on_reply = True
+    replies: list[str] = []
+    for proto, ranges in wanted.items():
+        passage = reach.passage(way, proto, ranges, EPHEMERAL_PORT)
+        if passage.replies and passage.replies != reach.EPHEMERAL:
+            replies.append(f"{protocol_name(proto)} replies reach only client ports {_numbers(passage.replies)}")
+        if passage.kept:
+            kept[proto] = passage.kept
+        if lost := subtract(ranges, passage.kept):
+            denied[proto] = lost
+            cutters += [n for n in passage.denied_by if n not in cutters]
+            on_reply = on_reply and passage.on_reply
+    if PROTO_ALL in both and not denied:
+        kept = {PROTO_ALL: FULL}
+    note = f" ({'; '.join(replies)})" if replies else ""
+    passes = describe(kept, version) + note if kept else ""
+    why = ""
+    if denied:
+        acls = f"network ACL{'s' if len(cutters) > 1 else ''} {', '.join(cutters)}"
+        why = f"{describe(denied, version)}: {'replies ' if on_reply else ''}denied by {acls}" + ("" if kept else note)
+    return _Family(passes, why, via)
+
+
+def _join(labels: dict[int, str]) -> str:
+    """One text for both families: once when they agree, else each with its family."""
+    v4, v6 = labels.get(4), labels.get(6)
+    return (v4 if v6 is None or v6 == v4 else f"IPv6: {v6}" if v4 is None else f"{v4} | IPv6: {v6}") or ""
+
+
+def _flow(topology: Topology, src: Node, dst: Node) -> Flow | None:
+    families: dict[int, _Family] = {}
+    for version in (4, 6):
+        way = reach.path(topology, src, dst, version)
+        if way is None:
+            continue
+        out_of_src = allowed(topology, src, Direction.EGRESS, way.seen_dst) if isinstance(src, Instance) else None
+        into_dst = allowed(topology, dst, Direction.INGRESS, way.seen_src) if isinstance(dst, Instance) else None
+        if both := _both(out_of_src, into_dst, version):
+            families[version] = _through_nacls(both, way, version)
+    passing = {v: f.passes for v, f in families.items() if f.passes}
+    denied = _join({v: f.denied for v, f in families.items() if f.denied})
+    via = "".join(f.via + (" (IPv4)" if len(passing) > 1 else "") for f in families.values() if f.via and f.passes)
+    if passing:
+        return Flow(src.name, dst.name, _join(passing), denied, via=via)
+    return Flow(src.name, dst.name, denied, blocked=True) if denied else None
 
 
 def flows(topology: Topology) -> list[Flow]:
-    """Every (node, instance) pair with something allowed both ways out of src and into dst."""
+    """Every (node, instance) pair with something the SGs allow out of src and into dst: what the
+    NACLs let through both ways, or, when they let nothing through, a blocked flow naming them. A lab
+    that declares routing also gets the instances' flows to the internet hosts routing lets them reach."""
     out = []
-    sources: tuple[Instance | InternetHost, ...] = (*topology.internet, *topology.instances)
+    sources: tuple[Node, ...] = (*topology.internet, *topology.instances)
+    outside = topology.internet if routes_declared(topology) else ()
     for src in sources:
-        for dst in topology.instances:
-            if dst is src:
-                continue
-            labels = {}
-            for version in (4, 6):
-                ends = _addresses(src, dst, version)
-                if ends is None:
-                    continue
-                out_of_src = allowed(topology, src, Direction.EGRESS, ends[1]) if isinstance(src, Instance) else None
-                both = _both(out_of_src, allowed(topology, dst, Direction.INGRESS, ends[0]), version)
-                if both:
-                    labels[version] = describe(both, version)
-            if labels:
-                v4, v6 = labels.get(4), labels.get(6)
-                label = v4 if v6 is None or v6 == v4 else f"IPv6: {v6}" if v4 is None else f"{v4} | IPv6: {v6}"
-                out.append(Flow(src.name, dst.name, label or ""))
+        targets: tuple[Node, ...] = (*topology.instances, *(outside if isinstance(src, Instance) else ()))
+        out += [f for dst in targets if dst is not src and (f := _flow(topology, src, dst)) is not None]
     return out
 
 
@@ -210,6 +249,21 @@ def _dot_text(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+BLOCKED_COLOR = "#d7263d"             # the web view's drop colour
+
+
+def flow_lines(flow: Flow) -> list[str]:
+    """An arrow's label: what gets through, then what NACLs deny and the NAT gateway it leaves through."""
+    return [line for line in (flow.label, flow.denied, flow.via and f"via {flow.via}") if line]
+
+
+def _edge_attributes(flow: Flow) -> str:
+    """A flow the SGs allow but NACLs block entirely: a dashed red arrow (class `blocked` in the SVG)."""
+    label = "label=" + _dot_text("\n".join(flow_lines(flow))).replace("\n", "\\n")
+    return f'{label}, style=dashed, color="{BLOCKED_COLOR}", fontcolor="{BLOCKED_COLOR}", class="blocked"' \
+        if flow.blocked else label
+
+
 def to_dot(topology: Topology) -> str:
     """Graphviz source: `dot -Tsvg` draws it."""
     def label(lines: list[str]) -> str:
@@ -238,7 +292,7 @@ def to_dot(topology: Topology) -> str:
             out.append(f'      "empty subnet {index}" [shape=plaintext, label="(no instances)"];')
         out.append("    }")
     out.append("  }")
-    out += [f"  {_dot_text(f.src)} -> {_dot_text(f.dst)} [label={_dot_text(f.label)}];" for f in flows(topology)]
+    out += [f"  {_dot_text(f.src)} -> {_dot_text(f.dst)} [{_edge_attributes(f)}];" for f in flows(topology)]
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -264,7 +318,8 @@ def to_mermaid(topology: Topology) -> str:
                 for i in topology.instances if i.subnet == subnet.name]
         out.append("    end")
     out.append("  end")
-    out += [f"  {ids[f.src]} -->|{_mermaid_text([f.label])}| {ids[f.dst]}" for f in flows(topology)]
+    out += [f"  {ids[f.src]} {'-.->' if f.blocked else '-->'}|{_mermaid_text(flow_lines(f))}| {ids[f.dst]}"
+            for f in flows(topology)]
     return "\n".join(out) + "\n"
 
 

@@ -16,7 +16,7 @@ RANKS = {
     "emulator": 0, "emulator.errors": 0, "emulator.ids": 0, "emulator.paths": 0, "emulator.model": 0, "emulator.routes": 0,
     "emulator.topology": 1, "emulator.plan": 1, "emulator.engine": 1,
     "emulator.explain": 2, "emulator.importers": 2,
-    "emulator.matrix": 3, "emulator.graph": 3,
+    "emulator.matrix": 3, "emulator.graph": 3, "emulator.reach": 2, "emulator.portranges": 1,
     "emulator.control": 4, "emulator.control.protocol": 4, "emulator.control.api": 4,
     "emulator.render": 4, "emulator.render.text": 4, "emulator.render.live": 4,
     "emulator.lab": 5, "emulator.guest": 5, "emulator.control.server": 5, "emulator.control.client": 5,
