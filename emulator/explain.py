@@ -72,6 +72,14 @@ def explain(topology: Topology, src: str, dst: str, port: int = 0, proto: str = 
     if proto in ("tcp", "udp") and not 0 < port < 65536:
         raise ExplainError(f"--port is required for {proto} and must be 1-65535")
     src_node = _node(topology, src)
+    gateway = _nat_gateway_addressed(topology, dst)
+    if gateway is not None:
+        # AWS: a NAT gateway answers nothing addressed to it (not even ping) and forwards no
+        # connection opened from outside (https://docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-troubleshooting.html)
+        return Explanation(src_node.name, gateway.name, proto, port, "timeout",
+                           f"{gateway.name} is a NAT gateway ({gateway.id}): it answers nothing addressed to "
+                           "it, on its private IP or its Elastic IP, and forwards no connection opened from "
+                           "outside the VPC")
     dst_node, dst_literal = _destination(topology, dst)
     _, firewalls = build_firewalls(topology)
     return _Walk(topology, firewalls, src_node, dst_node, dst_literal, proto, port, ipv6,
@@ -84,6 +92,14 @@ def _node(topology: Topology, name: str) -> Node:
         names = ", ".join(n.name for n in topology.nodes)
         raise ExplainError(f"no instance or internet host named {name!r} (have: {names})")
     return node
+
+
+def _nat_gateway_addressed(topology: Topology, dst: str) -> NatGateway | None:
+    """The NAT gateway DST names (by name, private IP or Elastic IP), if any."""
+    for nat in topology.nat_gateways:
+        if dst in (nat.name, str(nat.private_ip), str(nat.public_ip)):
+            return nat
+    return None
 
 
 def _destination(topology: Topology, dst: str) -> tuple[Node, IPAddress | None]:

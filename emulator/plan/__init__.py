@@ -118,6 +118,8 @@ class GatewayEni:
     gateway: str
     device: str
     subnet: str
+    private_ip: str
+    public_ip: str             # its Elastic IP, how the internet addresses it
 
 
 @dataclass(frozen=True)
@@ -230,8 +232,7 @@ def build_plan(topology: Topology, enforce: bool = True) -> LabPlan:
                      routes=fabric.routes + routing.routes, sysctls=fabric.sysctls + routing.sysctls,
                      rules=routing.rules)
     tables = rulesets(topology, enis, enforce, routing) + routing.rulesets
-    return LabPlan(lab, fabric, nodes, veths, enis, tables, views, routing.gateways,
-                   routing.enis if enforce else ())
+    return LabPlan(lab, fabric, nodes, veths, enis, tables, views, routing.gateways, routing.enis)
 
 
 # -- addresses as each node sees them -------------------------------------------------------

@@ -165,7 +165,8 @@ def build_routing(topology: Topology, igw_dev: dict[str, str], ngw_dev: dict[str
     mark = f"0x{EIGW_MARK:x}/0x{EIGW_MARK:x}"
     mangle6 = (f"-A PREROUTING -i {IGW_WILD} -m conntrack --ctstate NEW -j CONNMARK --set-xmark {mark}",
                f"-A PREROUTING -i {ENI_WILD} -j CONNMARK --restore-mark --mask 0x{EIGW_MARK:x}")
-    enis = tuple(GatewayEni(n.name, ngw_dev[n.name], n.subnet) for n in topology.nat_gateways)
+    enis = tuple(GatewayEni(n.name, ngw_dev[n.name], n.subnet, str(n.private_ip), str(n.public_ip))
+                 for n in topology.nat_gateways)
     return RoutingPlan(tuple(routes), policy_rules(topology), tuple(addresses), tuple(sysctls), gateways, veths,
                        rulesets, nat4, filter4, mangle6, enis, public_ips(topology))
 

@@ -26,12 +26,18 @@ def resolve(lab: str, src: str, dst: str, ipv6: bool = False, plan: LabPlan | No
     (private IP inside the VPC; public IP or IPv6 from the internet)."""
     plan = plan or lab_plan(lab)
     nodes = {ns.node: ns for ns in plan.nodes}
+    gateways = {g.gateway: g for g in plan.gateway_enis}
+    if src in gateways:
+        raise LabError(f"{src} is a NAT gateway: it opens no connection of its own; probe from an instance "
+                       f"or internet host (nodes: {', '.join(nodes)})")
     if src not in nodes:
         raise LabError(f"lab {lab!r} has no node {src!r} (nodes: {', '.join(nodes)})")
     try:
         return str(ip_address(dst))
     except ValueError:
         pass
+    if dst in gateways and not ipv6:     # it answers nothing: a probe of it times out, as in AWS
+        return gateways[dst].private_ip if nodes[src].role == "instance" else gateways[dst].public_ip
     if dst not in nodes:
         raise LabError(f"lab {lab!r} has no node {dst!r} (nodes: {', '.join(nodes)})")
     family = 6 if ipv6 else 4

@@ -58,3 +58,23 @@ def test_a_request_the_gateways_subnet_does_not_let_in_never_leaves() -> None:
     e = explain(parse(doc([tcp(100, 443, "10.0.9.0/24")], OUT), "t").topology, "app", "updates", 443)
     assert e.outcome == "timeout" and not e.reply
     assert e.request[-1].where == "public subnet inbound" and "rule * deny" in e.why
+
+
+def test_the_gateway_itself_answers_nothing_by_name_private_ip_or_elastic_ip() -> None:
+    topology = parse(doc(), "t").topology
+    for src, dst in (("you", "198.51.100.50"), ("app", "nat-a"), ("alb", "10.0.1.20")):
+        e = explain(topology, src, dst, 22)
+        assert (e.dst, e.outcome) == ("nat-a", "timeout") and "NAT gateway" in e.why and not e.request
+
+
+def test_probe_addresses_the_gateway_as_each_side_sees_it_and_never_probes_from_it() -> None:
+    import pytest
+
+    from emulator.errors import LabError
+    from emulator.plan import build_plan
+    from emulator.testing.probe import resolve
+    plan = build_plan(parse(doc(), "t").topology)
+    assert resolve("lab", "app", "nat-a", plan=plan) == "10.0.1.20"
+    assert resolve("lab", "you", "nat-a", plan=plan) == "198.51.100.50"
+    with pytest.raises(LabError, match="nat-a is a NAT gateway: it opens no connection"):
+        resolve("lab", "nat-a", "you", plan=plan)
