@@ -63,6 +63,11 @@ class LabPaths:
         return self.root / "journal.commit"
 
     @property
+    def journal_base(self) -> Path:
+        """The replay base a compacted journal continues from (the model with its changes applied)."""
+        return self.root / "journal.base"
+
+    @property
     def tables(self) -> Path:
         """The engine's connection tables, snapshotted every second for a restarted engine."""
         return self.root / "conntrack.snapshot"

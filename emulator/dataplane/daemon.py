@@ -23,19 +23,15 @@ import signal
 import sys
 import time
 
-from emulator.control.api import LabApi
-from emulator.control.nacl_ops import NaclOps
-from emulator.control.route_ops import RouteOps
 from emulator.control.server import ControlServer
 from emulator.dataplane import tables
-from emulator.dataplane.journal import Journal, JournalError, journaled
+from emulator.dataplane.journal import JournalError, compact_if_due, journaled
 from emulator.dataplane.kernel_conntrack import KernelConntrack
 from emulator.dataplane.kernel_offload import KernelOffload
 from emulator.dataplane.nfqueue import QueueServer, public_sources
-from emulator.engine.firewall import EniFirewall, build_firewalls
+from emulator.dataplane.recovery import assemble, journal_of, recover, starting_point
+from emulator.engine.firewall import EniFirewall
 from emulator.engine.gateway import GatewayPort, gateway_ports
-from emulator.engine.naclstate import NaclState
-from emulator.engine.offload import Offloads
 from emulator.lab import netns, state
 from emulator.lab.supervisor import ENGINE_FATAL
 from emulator.model import Topology
@@ -76,32 +72,17 @@ def apply_routes(fabric: str, before: Topology, after: Topology) -> None:
     netns.batch(fabric, [c for c in changes if c.startswith("route del")], tolerate=True)
 
 
-def recover(lab: str, live: LabApi, firewalls: dict[str, EniFirewall], journal: Journal) -> dict[str, int]:
-    """Replay the journal (JournalError when it cannot be trusted), then restore the tables."""
-    changes = journal.load()
-    journal.replay(changes, live, time.monotonic())
-    if changes:
-        state.save_topology(lab, live.topology())
-    flows = tables.load(state.paths(lab).tables, firewalls, time.monotonic())
-    if changes or flows:
-        log.info("recovered: %d live changes replayed, %d flows restored", len(changes), flows)
-    return {"replayed_changes": len(changes), "restored_flows": flows}
-
-
 def serve(lab: str) -> None:
     paths = state.paths(lab)
     paths.engine_pid.write_text(f"{os.getpid()}\n")
     started = time.time()
-    topology = state.load_topology_at_up(lab)
-    sg_state, firewalls = build_firewalls(topology)
-    now = time.monotonic()
+    journal = journal_of(paths)
     persisting = False          # replay changes the model many times: persisted once, after it
 
     def persist(current: Topology) -> None:
         if persisting:
             state.save_topology(lab, current)
 
-    live = LabApi(lab, topology, sg_state, firewalls, now, time.time() - now, paths.flowlogs, persist)
     stopping = False
 
     def stop(signum, frame) -> None:
@@ -110,19 +91,17 @@ def serve(lab: str) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    plan = build_plan(topology)
-    nacls = NaclState(topology)
-    offloads = Offloads(topology, firewalls, nacls.gates) if topology.options.offload else None
-    NaclOps(live, nacls, sg_state, topology).install()
-    RouteOps(live, topology, lambda before, after: apply_routes(plan.fabric.name, before, after)).install()
-    # Every operation is installed: the journal may hold any of them.
-    journal = Journal(paths.journal, paths.journal_commit)
     try:
-        recovered = recover(lab, live, firewalls, journal)
+        topology, changes = starting_point(journal, lambda: state.load_topology_at_up(lab))
+        plan = build_plan(topology)
+        lab_state = assemble(lab, topology, paths, persist,
+                             lambda before, after: apply_routes(plan.fabric.name, before, after))
+        recovered = recover(lab_state, journal, changes, paths, lambda model: state.save_topology(lab, model))
     except JournalError as exc:
         paths.engine_fatal.write_text(f"{exc}; the lab stays closed: `sgemu down --lab {lab}`\n")
         log.critical("%s", exc)
         raise SystemExit(ENGINE_FATAL) from None
+    live, firewalls, nacls, offloads = lab_state.live, lab_state.firewalls, lab_state.nacls, lab_state.offloads
     persisting = True
     # Only now the fabric's netlink: an engine that refuses its journal touches nothing.
     kernel = KernelOffload(offloads, KernelConntrack(plan.fabric.name), live.flowlog.record_bulk) \
@@ -154,6 +133,7 @@ def serve(lab: str) -> None:
                 firewall.expire(now)
             live.tick(now)
             snapshots.tick(firewalls, now, time.monotonic)
+            compact_if_due(journal, live.topology)
             write_health(lab, started, firewalls, server, recovered, live.recalled, gateways)
     finally:
         control.close()

@@ -7,6 +7,8 @@ Files in the state directory (root only, 0700):
                    after each live change (the topology file never changes)
   topology.up.pickle  the model as `up` built it: the engine starts from it and replays the journal
   journal.jsonl, journal.commit  every acknowledged live change (emulator/dataplane/journal.py)
+  journal.base     once the journal was compacted: the model with the changes it folded in, which a
+                   restarted engine starts from instead of topology.up.pickle
   conntrack.snapshot  the engine's connection tables, for a restarted engine (dataplane/tables.py)
   supervisor.json  the supervisor's account: restarts, the last reason (emulator/lab/supervisor.py)
   engine.fatal     why the engine refused to start (a damaged journal): the lab stays closed

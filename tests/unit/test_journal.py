@@ -18,7 +18,7 @@ from .test_live import TOPOLOGY, Harness
 
 
 def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit")
+    return Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit", tmp_path / "journal.base")
 
 
 def fresh_api(harness: Harness) -> LabApi:
@@ -29,17 +29,17 @@ def fresh_api(harness: Harness) -> LabApi:
 
 def test_appended_changes_load_back_in_order(tmp_path: Path) -> None:
     first = journal(tmp_path)
-    assert first.load() == []
+    assert first.load() == (None, [])
     first.append("authorize", {"sg": "web-sg", "direction": "ingress", "rules": [{"protocol": "tcp"}]})
     first.append("set_sgs", {"instance": "web", "groups": ["db-sg"]})
     first.close()
     again = journal(tmp_path)
-    changes = again.load()
+    _, changes = again.load()
     assert [(c.seq, c.op) for c in changes] == [(1, "authorize"), (2, "set_sgs")]
     assert changes[1].args == {"instance": "web", "groups": ["db-sg"]}
     again.append("revoke", {"sg": "web-sg"})
     again.close()
-    assert [c.seq for c in journal(tmp_path).load()] == [1, 2, 3]
+    assert [c.seq for c in journal(tmp_path).load()[1]] == [1, 2, 3]
     assert json.loads((tmp_path / "journal.commit").read_text())["records"] == 3
 
 
@@ -63,10 +63,10 @@ def test_an_uncommitted_tail_from_a_crash_mid_append_is_cut_off(tmp_path: Path) 
         with open(tmp_path / "journal.jsonl", "ab") as f:
             f.write(tail)
         again = journal(tmp_path)
-        assert [c.seq for c in again.load()] == [1]
+        assert [c.seq for c in again.load()[1]] == [1]
         again.append("set_sgs", {"instance": "db", "groups": ["db-sg"]})     # appends after the cut
         again.close()
-        assert [c.args["groups"] for c in journal(tmp_path).load()] == [["web-sg"], ["db-sg"]]
+        assert [c.args["groups"] for c in journal(tmp_path).load()[1]] == [["web-sg"], ["db-sg"]]
         (tmp_path / "journal.commit").write_text(json.dumps({"length": len(encode(
             Change(1, "set_sgs", {"instance": "web", "groups": ["web-sg"]}))), "records": 1}))
 
@@ -146,12 +146,12 @@ def test_acknowledged_changes_replay_to_the_same_lab_and_refusals_are_never_writ
     handle("export", {})                    # reads are not journaled
     handle("conntrack", {})
     j.close()
-    changes = journal(tmp_path).load()
+    changes = journal(tmp_path).load()[1]
     assert [c.op for c in changes] == ["authorize", "revoke", "set_sgs", "set_conntrack"]
 
     restarted = fresh_api(harness)
     replayer = journal(tmp_path)
-    replayer.replay(replayer.load(), restarted, 5.0)
+    replayer.replay(replayer.load()[1], restarted, 5.0)
     assert dump(restarted.topology()) == dump(harness.live.topology())
     assert dump(restarted.topology()) != dump(harness.topology)
 
@@ -164,7 +164,7 @@ def test_a_change_that_no_longer_applies_is_a_journal_error(tmp_path: Path) -> N
     j.close()
     replayer = journal(tmp_path)
     with pytest.raises(JournalError, match=r"change 1 \(set_sgs\) no longer applies"):
-        replayer.replay(replayer.load(), fresh_api(harness), 1.0)
+        replayer.replay(replayer.load()[1], fresh_api(harness), 1.0)
 
 
 def test_a_change_that_cannot_be_journaled_stops_the_engine_unanswered(tmp_path: Path) -> None:
