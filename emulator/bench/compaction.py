@@ -22,6 +22,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from emulator.control.api import permission
@@ -78,7 +79,7 @@ def measure(changes: int, where: Path) -> dict[str, object]:
         ops = [(("authorize", "revoke")[(n // GROUPS) % 2], {"sg": f"sg{n % GROUPS}", "direction": "ingress",
                                                             "rules": [rule]})
                for n in range(changes)]
-        per_change = statistics.median(_timed(lambda op=op, args=args: handle(op, args)) for op, args in ops)
+        per_change = statistics.median(_timed(partial(handle, op, args)) for op, args in ops)
 
         def restart() -> float:
             return _timed(lambda: _restart(paths, topology))
