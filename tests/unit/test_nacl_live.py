@@ -172,8 +172,8 @@ def test_authorize_with_a_prefix_list_counts_its_max_entries(h: Harness) -> None
 def test_nacl_and_prefix_list_changes_replay_from_the_journal_after_a_restart(h: Harness, tmp_path: Path) -> None:
     """What a restarted engine rebuilds (issue 15's journal): the same NACLs, associations and lists."""
     from emulator.dataplane.journal import Journal, journaled
-    journal = Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit")
-    assert journal.load() == []
+    journal = Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit", tmp_path / "journal.base")
+    assert journal.load() == (None, [])
     handle = journaled(h.live, journal, lambda: 1.0)
     handle("nacl_create_entry", {"nacl": "private-nacl", "rule_number": 50, "egress": False, **ENTRY})
     handle("nacl_associate", {"nacl": "spare", "subnet": "public"})
@@ -183,8 +183,8 @@ def test_nacl_and_prefix_list_changes_replay_from_the_journal_after_a_restart(h:
     handle("nacl_describe", {})           # reads are not journaled either
     journal.close()
     again = Harness(tmp_path)             # a new engine from the model as `up` built it
-    reopened = Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit")
-    changes = reopened.load()
+    reopened = Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit", tmp_path / "journal.base")
+    _, changes = reopened.load()
     assert [c.op for c in changes] == ["nacl_create_entry", "nacl_associate", "prefix_list_modify"]
     reopened.replay(changes, again.live, 2.0)
     assert dump(again.live.topology()) == dump(h.live.topology())

@@ -24,15 +24,15 @@ def restarted(h: Harness, tmp_path: Path, now: float) -> Harness:
     again.state, again.firewalls = build_firewalls(h.topology)
     again.persisted, again.file, again.now = [], h.file, now
     again.live = LabApi("live", h.topology, again.state, again.firewalls, 0.0, 0.0, h.file, again.persisted.append)
-    replayer = Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit")
-    replayer.replay(replayer.load(), again.live, now)
+    replayer = Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit", tmp_path / "journal.base")
+    replayer.replay(replayer.load()[1], again.live, now)
     tables.load(tmp_path / "tables", again.firewalls, now)
     return again
 
 
 def test_a_restarted_engine_keeps_tracked_flows_and_cuts_untracked_ones(tmp_path: Path) -> None:
     h = Harness(tmp_path)
-    journal = Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit")
+    journal = Journal(tmp_path / "journal.jsonl", tmp_path / "journal.commit", tmp_path / "journal.base")
     journal.load()
     handle = journaled(h.live, journal, lambda: h.now)
     assert h.packet("web", tcp(YOU, WEB, 40000, 22), egress=False)                # ssh: tracked
