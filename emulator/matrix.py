@@ -168,11 +168,12 @@ def grid(cells: list[Cell], which: str = "observed", columns: Iterable[str] = ()
         outcome = {(c.src, c.dst): getattr(c, which) for c in here}
         nat = {(c.src, c.dst) for c in here if c.via and getattr(c, which) in ("open", "reply", "refused")}
         lines.append(f"port {port} ({which})" if port else f"icmp ({which})")
-        lines.append(" " * (width + 2) + " ".join(d[:6].ljust(6) for d in dsts))
+        # each column as wide as its destination's name (names are never cut: "update" is not "updates")
+        lines.append((" " * (width + 2) + " ".join(d.ljust(6) for d in dsts)).rstrip())
         for s in srcs:
-            row = " ".join(("N" if (s, d) in nat else SYMBOLS[outcome[(s, d)]] if (s, d) in outcome else "-").ljust(6)
-                           for d in dsts)
-            lines.append(f"{s.ljust(width)}  {row}")
+            row = " ".join(("N" if (s, d) in nat else SYMBOLS[outcome[(s, d)]] if (s, d) in outcome else "-")
+                           .ljust(max(6, len(d))) for d in dsts)
+            lines.append(f"{s.ljust(width)}  {row}".rstrip())
         lines.append("")
     return lines
 
