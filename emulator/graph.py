@@ -1,7 +1,18 @@
 """`sgemu graph`: the lab as a picture. Subnets are boxes inside the VPC, instances show their addresses
 and SGs, internet hosts sit outside, and an arrow src -> dst carries the ports that both src's egress
 and dst's ingress allow (computed statically from the SG rules, per address family). A subnet with a
-network ACL lists its rules in evaluation order under its name (`explain` tells what they do to a flow)."""
+network ACL lists its rules in evaluation order under its name (`explain` tells what they do to a flow).
+
+The arrows are what really gets through (`explain` is the oracle, tests/unit/test_graph_nacls.py):
+- network ACLs (emulator/reach.py, emulator/portranges.py): the request must pass every subnet boundary
+  it crosses (none between two ENIs of one subnet), first match by rule number, and its stateless reply
+  the reverse way to the client's ephemeral ports. Ports a NACL cuts are left off and named on a second
+  line; when NACLs deny all the SGs allow, the arrow is drawn dashed red (class `blocked` in the SVG)
+  with "tcp 80: replies denied by network ACL public-nacl" as its label.
+- routing: the internet reaches only instances whose subnet answers through the internet gateway, and
+  a lab that declares routing also draws the instances' arrows to internet hosts where a route leads
+  out ("via nat-a" through a NAT gateway; none without a route or a public IP).
+Labs without NACLs and route tables draw exactly as SG rules alone say."""
 from __future__ import annotations
 
 import dataclasses

@@ -230,6 +230,10 @@ def test_a_revoke_shows_in_the_view_at_once(lab, page):
     edge = "#graph g.edge title"
     titles = page.locator(edge).all_text_contents()
     assert "alb->app" in titles
+    # private-acl denies 8080 from alb: the arrow the SGs allow is drawn blocked, dashed red, in the page too
+    assert page.locator("#graph g.edge.blocked title").all_text_contents() == ["alb->app"]
+    stroke = page.eval_on_selector("#graph g.edge.blocked path", "p => getComputedStyle(p).stroke")
+    assert stroke == "rgb(215, 38, 61)", stroke
     revoked = _sgemu("sg", "revoke-ingress", "--lab", lab, "app-sg", "--protocol", "tcp", "--port", "8080",
                      "--group", "alb-sg")
     assert revoked.returncode == 0, revoked.stderr
