@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from .model import (
     ICMP_PROTOCOLS,
+    NACL_ALLOW,
     PORTED_PROTOCOLS,
+    PROTO_ALL,
     PROTO_ICMP,
     Direction,
     Instance,
@@ -59,8 +61,17 @@ class Path:
 
 
 def _crossing(topology: Topology, subnet: str, direction: Direction, remote: IPAddress) -> tuple[Crossing, ...]:
+    """The subnet's NACL in that direction, unless it lets the whole address family through with its
+    first rule (AWS's default NACL): nothing to cut then, as in the engine's hot path."""
     nacl = topology.nacl_for(subnet)
-    return () if nacl is None else (Crossing(nacl, direction, remote),)
+    if nacl is None:
+        return ()
+    family = sorted((e for e in nacl.entries(direction) if e.cidr.version == remote.version),
+                    key=lambda e: e.rule_number)
+    first = family[0] if family else None
+    if first is not None and first.action == NACL_ALLOW and first.protocol == PROTO_ALL and first.cidr.prefixlen == 0:
+        return ()
+    return (Crossing(nacl, direction, remote),)
 
 
 def _out(topology: Topology, subnet: str, remote: IPAddress) -> tuple[Crossing, ...]:
