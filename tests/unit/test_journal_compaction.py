@@ -346,3 +346,35 @@ def test_the_daemon_recovery_paths_are_the_lab_state_directory() -> None:
     journal = journal_of(paths)
     assert (journal.path.name, journal.commit_path.name, journal.base_path.name) == (
         "journal.jsonl", "journal.commit", "journal.base")
+
+
+def test_a_failure_after_the_base_is_in_place_stops_the_engine_and_its_restart_is_exact(tmp_path: Path,
+                                                                                          monkeypatch) -> None:
+    at_up = topology()
+    lab = Lab(tmp_path, at_up, compact_after=20)
+    lab.run(script(19))
+    lab.handle(*next(script(1, 19)))        # the 20th change, answered; the loop's tick comes next
+    expected = lab.views()
+    real = journal_module._replace_durably
+
+    def commit_fails(path: Path, data: bytes) -> None:       # the base is written, its commit is not
+        if path == lab.paths.journal_commit:
+            raise OSError(5, "Input/output error")
+        real(path, data)
+
+    monkeypatch.setattr(journal_module, "_replace_durably", commit_fails)
+    with pytest.raises(SystemExit):
+        compact_if_due(lab.journal, lab.lab.live.topology)
+    monkeypatch.undo()
+    lab.die()
+    again = Lab(tmp_path, at_up)
+    assert again.views() == expected and again.journal.base == 20 and again.recovered["replayed_changes"] == 0
+
+
+def test_the_compaction_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> None:
+    from emulator.bench import compaction
+
+    result = compaction.measure(20, tmp_path)
+    assert result["rules"] == 1000 and result["instances"] == 100 and result["changes"] == 20
+    assert result["compact_ms"] > 0 and result["restart_from_base_ms"] > 0 and result["change_ms"] > 0
+    assert set(result["thresholds"]) == set(compaction.THRESHOLDS)      # type: ignore[arg-type]
