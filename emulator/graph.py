@@ -49,7 +49,8 @@ class Flow:
     src: str
     dst: str
     label: str                         # "tcp 80, 443", "all traffic", "tcp 22 | IPv6: tcp 22, icmpv6"
-    denied: str = ""                   # what the SGs allow but network ACLs deny: "tcp 443: denied by ..."
+    denied: str = ""                   # what the SGs allow but network ACLs deny: "tcp 443: denied by ...",
+    #                                    a line per family when they differ
     blocked: bool = False              # NACLs deny all of it: `label` says what and which NACL
     via: str = ""                      # the NAT gateway the flow leaves the VPC through
 
@@ -163,10 +164,10 @@ def _through_nacls(both: Allowed, way: Path, version: int) -> _Family:
     return _Family(passes, why, via)
 
 
-def _join(labels: dict[int, str]) -> str:
+def _join(labels: dict[int, str], between: str = " | ") -> str:
     """One text for both families: once when they agree, else each with its family."""
     v4, v6 = labels.get(4), labels.get(6)
-    return (v4 if v6 is None or v6 == v4 else f"IPv6: {v6}" if v4 is None else f"{v4} | IPv6: {v6}") or ""
+    return (v4 if v6 is None or v6 == v4 else f"IPv6: {v6}" if v4 is None else f"{v4}{between}IPv6: {v6}") or ""
 
 
 def _flow(topology: Topology, src: Node, dst: Node) -> Flow | None:
@@ -180,7 +181,7 @@ def _flow(topology: Topology, src: Node, dst: Node) -> Flow | None:
         if both := _both(out_of_src, into_dst, version):
             families[version] = _through_nacls(both, way, version)
     passing = {v: f.passes for v, f in families.items() if f.passes}
-    denied = _join({v: f.denied for v, f in families.items() if f.denied})
+    denied = _join({v: f.denied for v, f in families.items() if f.denied}, "\n")    # long: a line each
     via = "".join(f.via + (" (IPv4)" if len(passing) > 1 else "") for f in families.values() if f.via and f.passes)
     if passing:
         return Flow(src.name, dst.name, _join(passing), denied, via=via)
@@ -265,7 +266,8 @@ BLOCKED_COLOR = "#d7263d"             # the web view's drop colour
 
 def flow_lines(flow: Flow) -> list[str]:
     """An arrow's label: what gets through, then what NACLs deny and the NAT gateway it leaves through."""
-    return [line for line in (flow.label, flow.denied, flow.via and f"via {flow.via}") if line]
+    text = "\n".join(t for t in (flow.label, flow.denied, flow.via and f"via {flow.via}") if t)
+    return text.split("\n")
 
 
 def _edge_attributes(flow: Flow) -> str:

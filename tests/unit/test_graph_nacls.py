@@ -29,8 +29,8 @@ Ranges = list[tuple[int, int]]
 
 
 def _family_text(label: str, version: int) -> str | None:
-    """One family's part of an arrow label ("tcp 80 | IPv6: tcp 443")."""
-    parts = label.split(" | ")
+    """One family's part of an arrow label ("tcp 80 | IPv6: tcp 443"; what NACLs deny: a line each)."""
+    parts = re.split(r" \| |\n", label)
     if len(parts) == 2:
         return parts[0] if version == 4 else parts[1].removeprefix("IPv6: ")
     if label.startswith("IPv6: "):
@@ -126,7 +126,7 @@ def test_shipped_labs_agree_with_explain(name: str):
 
 def test_the_ephemeral_mistake_is_drawn_blocked_naming_the_nacl():
     drawn = flows(load(TOPOLOGIES / "nacl-ephemeral.yaml").topology)
-    assert Flow("you", "web", "tcp 22, 80: replies denied by network ACL public-nacl | IPv6: tcp 80: replies "
+    assert Flow("you", "web", "tcp 22, 80: replies denied by network ACL public-nacl\nIPv6: tcp 80: replies "
                 "denied by network ACL public-nacl", blocked=True) in drawn
     assert Flow("web", "app", "tcp 8080") in drawn
     dot = to_dot(load(TOPOLOGIES / "nacl-ephemeral.yaml").topology)
@@ -238,7 +238,7 @@ def test_a_nacl_that_cuts_some_ports_leaves_the_rest_and_says_what_it_denied():
     # 443 denied on the way in; udp and the ping's echo reply have no way out (egress allows tcp only)
     assert drawn["web", "app"] == Flow(
         "web", "app", "tcp 1-442, 444-65535, icmp type 0-7, 9-255 (tcp replies reach only client ports 32768-65535)",
-        "tcp 443, udp 1-2000, icmp type 8: denied by network ACL cut | IPv6: tcp 80-443, icmpv6: denied by network "
+        "tcp 443, udp 1-2000, icmp type 8: denied by network ACL cut\nIPv6: tcp 80-443, icmpv6: denied by network "
         "ACL cut")
     # inside one subnet no NACL applies
     assert drawn["app", "app2"] == Flow("app", "app2", "all traffic")
