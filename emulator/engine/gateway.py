@@ -1,9 +1,10 @@
 """A NAT gateway's ENI on the packet path: no security group, only its subnet's network ACL.
 
-AWS: "A NAT gateway has no security groups" and "network ACLs apply to traffic to and from the NAT
-gateway" (https://docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-basics.html), the NACL of
-the gateway's subnet, like any ENI of that subnet: a packet meets it where it crosses the subnet's
-boundary, so traffic between the gateway and an instance of its own subnet meets none. Both legs of
+AWS: no security group can be attached to a NAT gateway's requester-managed ENI, and its subnet's
+network ACL filters it like any ENI of that subnet (AWS's "NAT gateways" and "Compare NAT gateways and
+NAT instances" pages, https://docs.aws.amazon.com/vpc/latest/userguide/vpc-nat-gateway.html and
+vpc-nat-comparison.html; reference/aws-vpc-path.md 2.3 and 5.4): a packet meets the NACL where it
+crosses the subnet's boundary, so traffic between the gateway and an instance of its own subnet meets none. Both legs of
 a translated flow cross the gateway's ENI, each a flow-log record of that ENI
 (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-records-examples.html, "NAT gateway traffic"):
 the inside leg (instance <-> internet host) and the outside leg (gateway <-> internet host).
