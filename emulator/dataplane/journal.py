@@ -140,7 +140,10 @@ def read_base(path: Path) -> tuple[int, Topology | None]:
         raise JournalError(f"{path}: not a replay base (the file was altered)") from None
     if len(body) != length or zlib.crc32(body) != crc or seq < 0:
         raise JournalError(f"{path}: the model fails its checksum (the file was truncated or altered)")
-    model = pickle.loads(body)
+    try:
+        model = pickle.loads(body)
+    except Exception as exc:        # intact bytes this version cannot read (e.g. a model from another one)
+        raise JournalError(f"{path}: the model cannot be read ({type(exc).__name__}: {exc})") from None
     if not isinstance(model, Topology):
         raise JournalError(f"{path}: holds no lab model")
     return seq, model

@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -339,6 +340,10 @@ def test_a_base_of_something_else_than_a_model_is_refused(tmp_path: Path) -> Non
     path.write_bytes(encode_base(3, "not a model"))     # type: ignore[arg-type]
     with pytest.raises(JournalError, match="holds no lab model"):
         read_base(path)
+    body = b"\x80\x05cno_such_module\nThing\n."      # a checksum-valid pickle naming a class that is gone
+    path.write_bytes(json.dumps({"seq": 3, "length": len(body), "crc": zlib.crc32(body)}).encode() + b"\n" + body)
+    with pytest.raises(JournalError, match="the model cannot be read"):
+        read_base(path)
 
 
 def test_the_daemon_recovery_paths_are_the_lab_state_directory() -> None:
@@ -378,3 +383,18 @@ def test_the_compaction_benchmark_runs_and_reports_every_figure(tmp_path: Path) 
     assert result["rules"] == 1000 and result["instances"] == 100 and result["changes"] == 20
     assert result["compact_ms"] > 0 and result["restart_from_base_ms"] > 0 and result["change_ms"] > 0
     assert set(result["thresholds"]) == set(compaction.THRESHOLDS)      # type: ignore[arg-type]
+
+
+def test_a_base_renamed_whose_compaction_reported_failure_is_still_read_right(tmp_path: Path) -> None:
+    """The rename happened but its directory fsync failed: compaction reports failure and the
+    journal goes on, so the base sits inside the journal; a restart replays only what follows it."""
+    at_up = topology()
+    lab = Lab(tmp_path, at_up)
+    lab.run(script(10))
+    journal_module._replace_durably(lab.paths.journal_base, encode_base(lab.journal.seq, lab.lab.live.topology()))
+    lab.run(script(5, 10))
+    expected = lab.views()
+    lab.die()
+    again = Lab(tmp_path, at_up)
+    assert again.views() == expected
+    assert again.recovered["replayed_changes"] == 5 and again.journal.base == 10 and again.journal.records == 15
