@@ -46,10 +46,10 @@ from emulator.errors import EmulatorError, LabError
 from emulator.model import Topology
 
 # Records after which the engine compacts the journal (see the module's docstring). Measured with
-# `python -m emulator.bench.compaction` (100 instances, 1000 rules, files on /run): a restart replays
-# ~1 ms per change (~0.15 ms on a small lab) and a compaction holds the engine's thread ~12 ms, about
-# one live change (which already persists the whole model). At 100 a restart replays at most ~0.1 s
-# more, and compaction adds ~1% to the cost of a change.
+# `python -m emulator.bench.compaction` (100 instances, 1000 rules, files on /run; two runs): a restart
+# replays 1.0-1.6 ms per change (~0.15 ms on a small lab) and a compaction holds the engine's thread
+# ~12 ms, one or two live changes' worth (each change already persists the whole model). At 100 a
+# restart replays at most ~0.1-0.16 s more, and compaction adds ~0.12 ms (1-2%) to each change.
 COMPACT_AFTER = 100
 
 log = logging.getLogger("sgemu.engine")
