@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,12 @@ def lab() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def ui(lab: str) -> Iterator[str]:
+    with serving(lab) as url:
+        yield url
+
+
+@contextmanager
+def serving(lab: str) -> Iterator[str]:
     """`sgemu ui` on a free port; yields the URL it printed (with the token)."""
     process = subprocess.Popen([sys.executable, "-m", "emulator.cli", "ui", "--lab", lab, "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -282,3 +289,36 @@ def test_the_server_listens_on_loopback_only(ui):
     for address in others:
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://{address}:{port}/", timeout=3)
+
+
+def test_a_flow_through_a_nat_gateway_flies_through_it(browser):
+    """app -> updates leaves through nat-a: the page's packet goes app -> nat-a -> updates (a waypoint
+    at the gateway's ENI, where the engine decided it too), not straight across."""
+    data = yaml.safe_load((THREE_TIER.parent / "three-tier-nat.yaml").read_text())
+    data["name"] = "it-ui-nat"
+    with running(parse(data, "nat").topology) as name, serving(name) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 760})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        try:
+            page.goto(url)
+            page.wait_for_selector("#graph svg g.node[data-node='nat-a']")
+            waypoints = """() => document.getAnimations().some((a) => a.effect && a.effect.target
+                && a.effect.target.classList.contains("particle") && a.effect.getKeyframes().length === 3)"""
+            deadline = time.monotonic() + SHOWN_WITHIN / 1000
+            seen = False
+            while not seen and time.monotonic() < deadline:
+                assert probe(name, "app", "updates", 443, "tcp", 2.0) == "refused"     # its RST comes back
+                seen = bool(page.evaluate(waypoints))
+                for _ in range(10):
+                    if seen:
+                        break
+                    page.wait_for_timeout(100)
+                    seen = bool(page.evaluate(waypoints))
+            assert seen, "no packet flew through nat-a"
+            row = page.locator("#flows tr", has_text="app → updates tcp 443")
+            assert row.count() and "nat-a in" in row.first.inner_text()
+        finally:
+            page.close()
+        assert not errors, f"the page raised: {errors}"
+

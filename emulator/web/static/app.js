@@ -162,14 +162,15 @@ function noteMark(hop, conversation) {
   paintMark(mark);
 }
 
-function fly(from, to, kind, burst) {
+function fly(points, kind, burst) {
+  // points: where the packet goes, in order (a NAT gateway it crosses is a waypoint); one flight time
   if (!state.layer || state.particles >= MAX_PARTICLES || document.hidden) return;
+  const to = points[points.length - 1];
   const dot = s("circle", { r: 4.5, class: `particle ${kind}` });
   state.layer.append(dot);
   state.particles += 1;
-  const motion = dot.animate(
-    [{ transform: `translate(${from[0]}px, ${from[1]}px)` }, { transform: `translate(${to[0]}px, ${to[1]}px)` }],
-    { duration: FLIGHT_MS, easing: "ease-in-out" });
+  const motion = dot.animate(points.map(([x, y]) => ({ transform: `translate(${x}px, ${y}px)` })),
+                             { duration: FLIGHT_MS, easing: "ease-in-out" });
   motion.onfinish = () => {
     dot.remove();
     state.particles -= 1;
@@ -199,8 +200,12 @@ function animate(c) {
     const start = [state.nodes.get(from).cx, state.nodes.get(from).cy];
     const kind = stop ? "drop" : leg === "request" ? "accept" : "answer";
     const end = stop ? enipoint(stop.eni, stop.peer, stop.direction) : [state.nodes.get(to).cx, state.nodes.get(to).cy];
+    // ENIs of neither end that the packet crossed before any drop (a NAT gateway): it flies through them
+    const crossed = stop ? hops.slice(0, hops.indexOf(stop)) : hops;
+    const via = [...new Set(crossed.map((hop) => hop.eni))].filter((eni) => eni !== from && eni !== to && state.nodes.get(eni))
+      .map((eni) => [state.nodes.get(eni).cx, state.nodes.get(eni).cy]);
     setTimeout(() => {
-      fly(start, end, kind, Boolean(stop));
+      fly([start, ...via, end], kind, Boolean(stop));
       setTimeout(() => flash(stop ? stop.eni : to, stop ? "drop" : "accept"), FLIGHT_MS);
     }, index * FLIGHT_MS);
   });
