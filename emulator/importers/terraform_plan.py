@@ -33,6 +33,18 @@ class Module:
     call: dict = field(default_factory=dict)        # the caller's module_calls.<name>.expressions
 
 
+def walk(node: object, path: tuple[str | int, ...]) -> object:
+    """The value at `path` (keys of objects, indexes of lists) inside a plan's JSON, or None."""
+    for step in path:
+        if isinstance(node, dict) and isinstance(step, str):
+            node = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+            node = node[step]
+        else:
+            return None
+    return node
+
+
 @dataclass
 class Resource:
     address: str
@@ -57,15 +69,7 @@ class Resource:
     def expression(self, *path: str | int) -> object:
         """The configuration expression of an attribute (path through nested blocks), or None."""
         config = self.config()
-        node: object = as_dict(config.get("expressions")) if config is not None else None
-        for step in path:
-            if isinstance(node, dict) and isinstance(step, str):
-                node = node.get(step)
-            elif isinstance(node, list) and isinstance(step, int) and step < len(node):
-                node = node[step]
-            else:
-                return None
-        return node
+        return walk(as_dict(config.get("expressions")) if config is not None else None, path)
 
     def configured(self, *path: str | int) -> bool:
         """Whether the configuration sets this attribute; True when the document has no configuration

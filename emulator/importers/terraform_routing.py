@@ -23,7 +23,7 @@ names nothing here, or several things, is reported, never guessed.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeGuard
 
 from .inventory import (
     DEFAULT_VPC,
@@ -37,7 +37,7 @@ from .inventory import (
 )
 from .json_source import JsonValue
 from .routing import EDGE, NAT_NEEDS, NAT_PRIVATE
-from .terraform_plan import Resource, same_instance
+from .terraform_plan import Resource, same_instance, walk
 
 if TYPE_CHECKING:
     from .terraform import Reader
@@ -66,15 +66,7 @@ def _text(value: object) -> str | None:
 
 
 def _at(res: Resource, path: tuple[str | int, ...]) -> object:
-    node: object = res.values.value
-    for step in path:
-        if isinstance(node, dict) and isinstance(step, str):
-            node = node.get(step)
-        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
-            node = node[step]
-        else:
-            return None
-    return None if res.is_unknown(*path) else node
+    return None if res.is_unknown(*path) else walk(res.values.value, path)
 
 
 def _expression(res: Resource, path: tuple[str | int, ...]) -> object:
@@ -184,12 +176,19 @@ def read_route_table(rd: Reader, res: Resource) -> None:
                                        ("cidr_block", "ipv6_cidr_block")))
 
 
+def _known(found: Ref | None, rd: Reader, res: Resource, missing: str) -> TypeGuard[Ref]:
+    """Whether a reference names something known; if not, the resource is named as not carried over."""
+    if found is not None and not found.unknown:
+        return True
+    rd.inv.skipped.append(f"{res.values.where}: {res.address} not carried over: "
+                          f"{found.unknown if found else missing}")
+    return False
+
+
 def read_route(rd: Reader, res: Resource) -> None:
     v = res.values
     table = resolve(rd, res, ("route_table_id",), TABLE_TYPES)
-    if table is None or table.unknown:
-        rd.inv.skipped.append(f"{v.where}: {res.address} not carried over: "
-                              f"{table.unknown if table else 'it names no route table'}")
+    if not _known(table, rd, res, "it names no route table"):
         return
     _table_of(rd, table, v.where).routes.append(
         _route(rd, res, v, (), (), ("destination_cidr_block", "destination_ipv6_cidr_block")))
@@ -202,13 +201,9 @@ def read_association(rd: Reader, res: Resource) -> None:
     if subnet is None and resolve(rd, res, ("gateway_id",), tuple(GATEWAY_TYPES)) is not None:
         rd.inv.skipped.append(f"{v.where}: {res.address} not carried over: {EDGE}")
         return
-    if table is None or table.unknown:
-        rd.inv.skipped.append(f"{v.where}: {res.address} not carried over: "
-                              f"{table.unknown if table else 'it names no route table'}")
+    if not _known(table, rd, res, "it names no route table"):
         return
-    if subnet is None or subnet.unknown:
-        rd.inv.skipped.append(f"{v.where}: {res.address} not carried over: "
-                              f"{subnet.unknown if subnet else 'it names no subnet'}")
+    if not _known(subnet, rd, res, "it names no subnet"):
         return
     key = subnet.value or (subnet.resource.key if subnet.resource else "")
     _table_of(rd, table, v.where).subnets.append((key, v.where))
@@ -217,9 +212,7 @@ def read_association(rd: Reader, res: Resource) -> None:
 def read_main_association(rd: Reader, res: Resource) -> None:
     v = res.values
     table = resolve(rd, res, ("route_table_id",), TABLE_TYPES)
-    if table is None or table.unknown:
-        rd.inv.skipped.append(f"{v.where}: {res.address} not carried over: "
-                              f"{table.unknown if table else 'it names no route table'}")
+    if not _known(table, rd, res, "it names no route table"):
         return
     chosen = _table_of(rd, table, v.where)
     vpc = rd.vpc_of(res)
