@@ -186,7 +186,7 @@ def test_a_nacl_drop_shows_at_the_eni_with_the_nacl_rule_and_the_subnet_shows_it
     page.wait_for_selector("#panel [data-nacl='private-acl']")
     assert "rule 90 deny tcp 8080 from 10.0.1.10/32" in page.locator("#panel").text_content()
     page.locator(row).click()
-    page.wait_for_selector("#panel h2[data-explain]")
+    page.locator("#panel h2[data-explain]", has_text="explain alb → app tcp 8080").wait_for(timeout=SHOWN_WITHIN)
     assert "private-acl" in page.locator("#panel").text_content()
     _screenshot(page, tmp_path, "ui-nacl.png")
 
@@ -213,7 +213,8 @@ def test_clicking_a_drop_shows_its_explain(lab, page, tmp_path):
     row = page.wait_for_selector("#flows tr[data-client='stranger'][data-server='alb'][data-port='22']",
                                  timeout=SHOWN_WITHIN)
     row.click()
-    page.wait_for_selector("#panel h2[data-explain]")
+    # the panel may still show an earlier explain: wait for this one's heading, not any
+    page.locator("#panel h2[data-explain]", has_text="explain stranger → alb tcp 22").wait_for(timeout=SHOWN_WITHIN)
     panel = page.locator("#panel").text_content()
     assert "explain stranger → alb tcp 22" in panel
     assert "timeout" in page.locator("#panel .outcome").text_content()
