@@ -4,7 +4,7 @@ packet by packet, as a static list of subnet boundaries for `sgemu graph`.
 A NACL applies where a packet crosses its subnet's boundary, never between two ENIs of one subnet
 (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html). The request crosses the
 source subnet outbound and the destination subnet inbound; the reply, stateless, the reverse. From the
-internet only the instance's side has a NACL. Routing as in emulator/explain.py: an instance reaches the
+internet only the instance's side has a NACL. Routing as in emulator/explain/: an instance reaches the
 internet through the internet gateway only with a public IP (or IPv6), through a NAT gateway (whose
 subnet's NACL the packet crosses on both legs), or through the egress-only gateway (IPv6, outbound only);
 the internet reaches an instance only when the instance's subnet routes the answer to the internet gateway.

@@ -44,7 +44,7 @@ def explain(where: tuple[str, ...], name: str | None, port: int, proto: str, ipv
     """Explain SRC -> DST hop by hop: each ENI's verdict and the outcome (FILE: no root needed;
     --lab: the running lab's current rules and its open flows)."""
     from emulator.explain import explain as explain_flow
-    from emulator.explain import explanation_json
+    from emulator.explain.result import explanation_json
     from emulator.render.text import explanation_text
     if len(where) != (2 if name else 3):
         raise click.UsageError("give FILE SRC DST, or --lab NAME SRC DST")

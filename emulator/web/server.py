@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from emulator.errors import AwsApiError, EmulatorError
-from emulator.explain import explain, explanation_json
+from emulator.explain import explain
+from emulator.explain.result import explanation_json
 
 from .hub import Hub
 from .view import instance_details, named_text, node_fields, sg_names, subnet_details
